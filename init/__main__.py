@@ -1,0 +1,3 @@
+from init.cli import main
+
+raise SystemExit(main())
