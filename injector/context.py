@@ -1,0 +1,259 @@
+"""The variables a template sees, computed from the (stripped) pod, the config and the request.
+
+Pure: the same inputs always give the same context, which is what makes render caching safe.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from injector import annotations as ann
+from injector import identity, mesh, quantity
+from injector.config import InjectorConfig
+from injector.identity import Workload
+
+_RESOURCE_ANNOTATIONS = {
+    ("requests", "cpu"): "sidecar.istio.io/proxyCPU",
+    ("requests", "memory"): "sidecar.istio.io/proxyMemory",
+    ("limits", "cpu"): "sidecar.istio.io/proxyCPULimit",
+    ("limits", "memory"): "sidecar.istio.io/proxyMemoryLimit",
+}
+_VARIANTS = ("distroless", "debug")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Per-pod settings derived once and shared by the template and post-processing."""
+
+    native_sidecar: bool
+    interception_mode: str
+    proxy_config: dict[str, Any]
+    status_port: str
+    hold_application: bool
+    proxy_uid: int
+    proxy_gid: int
+    workload: Workload
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def settings(
+    pod: Mapping[str, Any],
+    config: InjectorConfig,
+    workload: Workload,
+    namespace_annotations: Mapping[str, str] | None,
+) -> Settings:
+    annotations: Mapping[str, str] = pod.get("metadata", {}).get("annotations") or {}
+    proxy_config = dict(config.mesh.get("defaultConfig") or {})
+    if "proxy.istio.io/config" in annotations:
+        overlay, _ = mesh.parse_proxy_config(annotations["proxy.istio.io/config"])
+        proxy_config = mesh.merge_proxy_config(proxy_config, overlay)
+    native = config.native_sidecars
+    if "sidecar.istio.io/nativeSidecar" in annotations:
+        native = ann.parse_bool(annotations["sidecar.istio.io/nativeSidecar"])
+    mode = annotations.get("sidecar.istio.io/interceptionMode") or str(
+        proxy_config.get("interceptionMode") or "REDIRECT"
+    )
+    hold = bool(proxy_config.get("holdApplicationUntilProxyStarts")) or bool(
+        config.values["global"]["proxy"]["holdApplicationUntilProxyStarts"]
+    )
+    uid, gid = _proxy_ids(namespace_annotations)
+    if mode == "TPROXY":
+        uid = gid = 1337
+    status_port = annotations.get(
+        "status.sidecar.istio.io/port", str(config.values["global"]["proxy"]["statusPort"])
+    )
+    return Settings(native, mode, proxy_config, status_port, hold and not native, uid, gid, workload)
+
+
+def _proxy_ids(namespace_annotations: Mapping[str, str] | None) -> tuple[int, int]:
+    """Istio's OpenShift rule: the top of the namespace's SCC UID range (GID: groups range)."""
+    if not namespace_annotations:
+        return 1337, 1337
+    uid = _range_top(namespace_annotations.get("openshift.io/sa.scc.uid-range", ""))
+    if uid is None:
+        return 1337, 1337
+    groups = namespace_annotations.get("openshift.io/sa.scc.supplemental-groups", "")
+    gid = _range_top(groups.split(",")[0]) if groups else None
+    return uid, gid if gid is not None else uid
+
+
+def _range_top(text: str) -> int | None:
+    start, _, size = text.strip().partition("/")
+    if not (start.isdigit() and size.isdigit() and int(size) > 0):
+        return None
+    return int(start) + int(size) - 1
+
+
+def build(pod: Mapping[str, Any], config: InjectorConfig, s: Settings) -> dict[str, Any]:
+    metadata = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    labels: Mapping[str, str] = metadata.get("labels") or {}
+    annotations: Mapping[str, str] = metadata.get("annotations") or {}
+    values = config.values
+    containers = [c for c in spec.get("containers") or [] if isinstance(c, Mapping)]
+    workload = s.workload
+    named = Workload(identity.workload_name(labels, workload), *_rest(workload))
+
+    def annotation(name: str, default: Any = "") -> Any:
+        return annotations.get(name, default)
+
+    return {
+        "pod": {"metadata": metadata, "spec": spec},
+        "spec": spec,
+        "labels": labels,
+        "annotations": annotations,
+        "values": values,
+        "mesh": config.mesh,
+        "proxy_config": s.proxy_config,
+        "proxy_config_json": orjson.dumps(mesh.clean_proxy_config(s.proxy_config)).decode() + "\n",
+        "revision": values.get("revision") or "",
+        "native_sidecar": s.native_sidecar,
+        "hold_application": s.hold_application,
+        "interception_mode": s.interception_mode,
+        "status_port": s.status_port,
+        "proxy_image": proxy_image(values, s.proxy_config, annotations),
+        "proxy_init_image": proxy_init_image(values, s.proxy_config, annotations),
+        "proxy_uid": s.proxy_uid,
+        "proxy_gid": s.proxy_gid,
+        "workload": named.as_dict(),
+        "app_containers": [c.get("name") for c in containers if c.get("name") != "istio-proxy"],
+        "pod_ports_json": pod_ports_json(containers),
+        "canonical_name": identity.canonical_name(labels, workload),
+        "canonical_revision": identity.canonical_revision(labels),
+        "trust_domain": config.mesh.get("trustDomain") or values["global"]["trustDomain"],
+        "proxy_resources": proxy_resources(annotations, values),
+        "user_volumes": _json_annotation(annotations, "sidecar.istio.io/userVolume"),
+        "user_volume_mounts": _json_annotation(annotations, "sidecar.istio.io/userVolumeMount"),
+        "inbound_traffic_policy_mode": str(
+            (config.mesh.get("inboundTrafficPolicy") or {}).get("mode") or "passthrough"
+        ).lower(),
+        "compliance_policy": "",
+        "annotation": annotation,
+        "exclude_inbound_ports": exclude_inbound_ports,
+        "join_ports": join_ports,
+        "append_multus_network": append_multus_network,
+    }
+
+
+def _rest(workload: Workload) -> tuple[str, str, str]:
+    return workload.namespace, workload.kind, workload.api_version
+
+
+def proxy_image(values: Mapping[str, Any], proxy_config: Mapping[str, Any], annotations: Mapping[str, str]) -> str:
+    override = annotations.get("sidecar.istio.io/proxyImage", "")
+    if "/" in override:
+        return override
+    return _image(values, str(values["global"]["proxy"]["image"] or "proxyv2"), proxy_config, annotations)
+
+
+def proxy_init_image(
+    values: Mapping[str, Any], proxy_config: Mapping[str, Any], annotations: Mapping[str, str]
+) -> str:
+    override = annotations.get("sidecar.istio.io/proxyImage", "")
+    if "/" in override:
+        return override
+    return _image(values, str(values["global"]["proxy_init"]["image"] or "proxyv2"), proxy_config, annotations)
+
+
+def _image(
+    values: Mapping[str, Any], name: str, proxy_config: Mapping[str, Any], annotations: Mapping[str, str]
+) -> str:
+    if "/" in name:
+        return name
+    glob = values["global"]
+    variant = str(glob.get("variant") or "")
+    image_type = (proxy_config.get("image") or {}).get("imageType")
+    if image_type:
+        variant = str(image_type)
+    variant = annotations.get("sidecar.istio.io/proxyImageType", variant)
+    return f"{glob['hub']}/{name}:{_tag_with_variant(str(glob['tag']), variant)}"
+
+
+def _tag_with_variant(tag: str, variant: str) -> str:
+    if not variant:
+        return tag
+    for known in _VARIANTS:
+        if tag.endswith("-" + known):
+            tag = tag[: -len(known) - 1]
+            break
+    return tag if variant == "default" else f"{tag}-{variant}"
+
+
+def pod_ports_json(containers: list[Mapping[str, Any]]) -> str:
+    """``ISTIO_META_POD_PORTS``, formatted as Istio does (one port per line)."""
+    lines = ["["]
+    for container in containers:
+        for port in container.get("ports") or []:
+            if isinstance(port, Mapping):
+                prefix = "    " if len(lines) == 1 else "    ,"
+                lines.append(prefix + _port_json(port))
+    lines.append("]")
+    return "\n".join(lines)
+
+
+def _port_json(port: Mapping[str, Any]) -> str:
+    ordered = {k: port[k] for k in ("name", "hostPort", "containerPort", "protocol", "hostIP") if port.get(k)}
+    return json.dumps(ordered, separators=(",", ":"))
+
+
+def proxy_resources(annotations: Mapping[str, str], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Istio's rule: any resource annotation replaces the whole values block."""
+    if any(name in annotations for name in _RESOURCE_ANNOTATIONS.values()):
+        result: dict[str, dict[str, str]] = {}
+        for (section, resource), name in _RESOURCE_ANNOTATIONS.items():
+            if name in annotations:
+                result.setdefault(section, {})[resource] = quantity.canonical(annotations[name])
+        return result
+    configured = values["global"]["proxy"].get("resources") or {}
+    result = {}
+    for section in ("requests", "limits"):
+        entries = {
+            k: quantity.canonical(str(v))
+            for k, v in (configured.get(section) or {}).items()
+            if v is not None
+        }
+        if entries:
+            result[section] = entries
+    return result
+
+
+def exclude_inbound_ports(status_port: Any, excluded: Any) -> str:
+    """The user's excluded inbound ports plus the status port (unless it is 0)."""
+    ports = ann.split_list(str(excluded or ""))
+    port = str(status_port)
+    if port != "0" and port not in ports:
+        ports.append(port)
+    return ",".join(ports)
+
+
+def join_ports(*parts: Any) -> str:
+    return ",".join(str(p) for p in parts if str(p))
+
+
+def append_multus_network(current: str, network: str) -> str:
+    """Append to ``k8s.v1.cni.cncf.io/networks`` in its own form (comma list or JSON list)."""
+    text = current.strip()
+    if not text:
+        return network
+    if text.startswith("["):
+        try:
+            items = json.loads(text)
+        except ValueError:
+            return f"{text}, {network}"
+        if not any(isinstance(i, dict) and i.get("name") == "istio-cni" for i in items):
+            items.append({"name": "istio-cni", "namespace": "default"})
+        return json.dumps(items, separators=(",", ":"))
+    names = [n.strip() for n in text.split(",")]
+    return text if network in names or "istio-cni" in names else f"{text}, {network}"
+
+
+def _json_annotation(annotations: Mapping[str, str], name: str) -> dict[str, Any]:
+    if name not in annotations:
+        return {}
+    loaded = json.loads(annotations[name])
+    return loaded if isinstance(loaded, dict) else {}

@@ -1,0 +1,258 @@
+"""The injection core: pod + config (+ request facts) -> injected pod and JSON Patch.
+
+Pure and shared: the webhook and ``injector inject`` both call ``Injector.inject``, so they
+can never disagree. Steps, as in Istio's ``injectPod``:
+
+1. decide (``policy.decide``) and validate annotations (all problems at once);
+2. strip an earlier injection and put recorded user overrides back (idempotency);
+3. render the selected templates into partial pods and strategic-merge them onto the pod;
+4. merge user overrides of injected containers over the rendered ones;
+5. post-process: URL env overrides, Prometheus merge, probe rewriting, status annotation,
+   container order;
+6. diff the original pod against the result (``patch.make_patch``, linear time).
+
+The input pod is never mutated; the result shares untouched subtrees with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from injector import annotations as ann
+from injector import context, identity, merge, ordering, overrides, patch, policy, probes
+from injector import prometheus, reinjection, template
+from injector.config import InjectorConfig
+from injector.errors import AnnotationError, InjectionError, InvalidPodError
+from injector.identity import Workload
+
+logger = logging.getLogger(__name__)
+TEMPLATES_ANNOTATION = "inject.istio.io/templates"
+
+
+@dataclass(frozen=True)
+class InjectionParams:
+    """Facts about the request that are not in the pod."""
+
+    namespace: str | None = None  # the request's namespace (pods from controllers have none)
+    workload: Workload | None = None  # the enclosing object, when known (``injector inject``)
+    proxy_env: Mapping[str, str] = field(default_factory=dict)  # from /inject/<k>/<v> paths
+    namespace_annotations: Mapping[str, str] | None = None  # OpenShift UID ranges
+
+
+@dataclass(frozen=True)
+class Skipped:
+    reason: str
+    warnings: tuple[str, ...] = ()
+    injected: bool = field(default=False, init=False)
+
+
+@dataclass(frozen=True)
+class Injected:
+    pod: dict[str, Any]
+    patch: list[dict[str, Any]]
+    reason: str
+    warnings: tuple[str, ...] = ()
+    injected: bool = field(default=True, init=False)
+
+
+Outcome = Injected | Skipped
+
+
+class Injector:
+    """Injects pods with one config; keeps a cache of rendered templates for that config."""
+
+    def __init__(self, config: InjectorConfig, cache_size: int = 512) -> None:
+        self.config = config
+        self.cache = template.RenderCache(cache_size)
+
+    def inject(self, pod: Any, params: InjectionParams | None = None) -> Outcome:
+        params = params or InjectionParams()
+        metadata, spec = _read_pod(pod)
+        namespace = metadata.get("namespace") or params.namespace or "default"
+        decision = policy.decide(metadata, spec, namespace, self.config)
+        warnings = [decision.warning] if decision.warning else []
+        if not decision.inject:
+            return Skipped(decision.reason, tuple(warnings))
+        problems = ann.validate(metadata.get("annotations") or {})
+        if problems:
+            raise AnnotationError(problems)
+        final = self._inject(pod, metadata, spec, namespace, params, warnings)
+        return Injected(final, patch.make_patch(pod, final), decision.reason, tuple(warnings))
+
+    def _inject(
+        self,
+        pod: Mapping[str, Any],
+        metadata: dict[str, Any],
+        spec: dict[str, Any],
+        namespace: str,
+        params: InjectionParams,
+        warnings: list[str],
+    ) -> dict[str, Any]:
+        config = self.config
+        target_port = str(config.mesh.get("defaultConfig", {}).get("statusPort", 15020))
+        metadata, spec, previous = reinjection.strip(metadata, spec, target_port)
+        recorded = overrides.recorded(metadata.get("annotations") or {})
+        spec = overrides.reinsert(spec, recorded)
+        user_spec = spec
+        workload = params.workload or identity.from_pod(metadata, namespace)
+        stripped = {"metadata": {**metadata, "namespace": namespace}, "spec": spec}
+        settings = context.settings(stripped, config, workload, params.namespace_annotations)
+        names = self._templates(metadata.get("annotations") or {})
+        partials = self._render(names, stripped, settings, params)
+        base_spec = overrides.move_proxy_to_init(spec) if settings.native_sidecar else spec
+        merged: dict[str, Any] = {**pod, "metadata": metadata, "spec": base_spec}
+        template_pod: dict[str, Any] = {}
+        for partial in partials:
+            template_pod = merge.merge(template_pod, partial)
+            merged = merge.merge(merged, partial)
+        template_spec = template_pod.get("spec") or {}
+        new_spec, record = overrides.reapply(merged.get("spec") or {}, user_spec, template_spec)
+        new_spec = overrides.adjust_init_user(
+            new_spec, overrides.user_proxy(user_spec), settings.interception_mode == "TPROXY"
+        )
+        merged["spec"] = new_spec
+        return self._post_process(merged, template_spec, record, settings, previous, params, warnings)
+
+    def _templates(self, annotations: Mapping[str, str]) -> list[str]:
+        requested = ann.split_list(annotations.get(TEMPLATES_ANNOTATION, ""))
+        names: list[str] = []
+        for name in requested or list(self.config.default_templates):
+            names.extend(self.config.aliases.get(name, (name,)))
+        unknown = [n for n in names if n not in self.config.templates]
+        if unknown:
+            have = ", ".join(sorted(self.config.templates))
+            raise InjectionError(
+                f"annotation {TEMPLATES_ANNOTATION}: unknown template(s) {', '.join(unknown)} (have: {have})"
+            )
+        return names
+
+    def _render(
+        self,
+        names: list[str],
+        stripped: dict[str, Any],
+        settings: context.Settings,
+        params: InjectionParams,
+    ) -> list[dict[str, Any]]:
+        stripped_meta = {k: v for k, v in stripped["metadata"].items() if k != "managedFields"}
+        key = orjson.dumps(
+            [
+                self.config.generation,
+                names,
+                stripped_meta,
+                stripped["spec"],
+                settings.workload.as_dict(),
+                params.namespace_annotations or {},
+            ],
+            default=str,
+        )
+
+        def produce() -> list[dict[str, Any]]:
+            ctx = context.build(stripped, self.config, settings)
+            return [template.render(n, self.config.templates[n], ctx) for n in names]
+
+        partials: list[dict[str, Any]] = self.cache.get_or_render(key, produce)
+        return partials
+
+    def _post_process(
+        self,
+        pod: dict[str, Any],
+        template_spec: Mapping[str, Any],
+        record: Mapping[str, Any],
+        settings: context.Settings,
+        previous: reinjection.Previous,
+        params: InjectionParams,
+        warnings: list[str],
+    ) -> dict[str, Any]:
+        config = self.config
+        metadata = dict(pod.get("metadata") or {})
+        annotations = dict(metadata.get("annotations") or {})
+        labels = dict(metadata.get("labels") or {})
+        spec = dict(pod.get("spec") or {})
+        if params.proxy_env:
+            spec = _with_proxy_env(spec, dict(sorted(params.proxy_env.items())))
+            network = params.proxy_env.get("ISTIO_META_NETWORK")
+            if network:
+                labels.setdefault("topology.istio.io/network", network)
+        target_port = str(config.mesh.get("defaultConfig", {}).get("statusPort", 15020))
+        scrape = prometheus.apply(annotations, config.mesh, target_port)
+        if scrape is not None:
+            spec = _with_proxy_env(spec, {prometheus.ENV: scrape})
+        spec = self._rewrite_probes(spec, annotations, settings, previous, warnings)
+        annotations[reinjection.STATUS] = reinjection.status_annotation(
+            template_spec, str(config.values.get("revision") or "")
+        )
+        if record:
+            annotations[overrides.ANNOTATION] = overrides.encode(record)
+        annotations.update(config.injected_annotations)
+        metadata["annotations"] = annotations
+        metadata["labels"] = labels
+        spec = ordering.reorder(spec, settings.hold_application)
+        return {**pod, "metadata": metadata, "spec": spec}
+
+    def _rewrite_probes(
+        self,
+        spec: dict[str, Any],
+        annotations: Mapping[str, str],
+        settings: context.Settings,
+        previous: reinjection.Previous,
+        warnings: list[str],
+    ) -> dict[str, Any]:
+        enabled = bool(self.config.values["sidecarInjectorWebhook"]["rewriteAppHTTPProbe"])
+        if "sidecar.istio.io/rewriteAppHTTPProbers" in annotations:
+            enabled = ann.parse_bool(annotations["sidecar.istio.io/rewriteAppHTTPProbers"])
+        port = int(settings.status_port)
+        if not enabled or port == 0:
+            return spec
+        probers: dict[str, Any] = {}
+        for field_name in ("containers", "initContainers"):
+            if spec.get(field_name):
+                spec[field_name] = probes.rewrite(spec[field_name], port, probers, warnings)
+        merged_probers = {**probers, **previous.probers}
+        if merged_probers:
+            spec = _with_proxy_env(spec, {probes.PROBERS_ENV: probes.encode(merged_probers)})
+        return spec
+
+
+def inject(pod: Any, config: InjectorConfig, params: InjectionParams | None = None) -> Outcome:
+    """One-off injection without a render cache (tests, scripts)."""
+    return Injector(config, cache_size=0).inject(pod, params)
+
+
+def _read_pod(pod: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    if not isinstance(pod, Mapping):
+        raise InvalidPodError("the object is not a pod: expected a JSON object")
+    metadata = pod.get("metadata") or {}
+    spec = pod.get("spec")
+    if not isinstance(metadata, Mapping):
+        raise InvalidPodError("pod metadata must be an object")
+    if not isinstance(spec, Mapping):
+        raise InvalidPodError("pod has no spec")
+    containers = spec.get("containers")
+    if not isinstance(containers, list) or not all(isinstance(c, Mapping) for c in containers):
+        raise InvalidPodError("pod spec.containers must be a list of containers")
+    for key in ("labels", "annotations"):
+        values = metadata.get(key)
+        if values is not None and not (
+            isinstance(values, Mapping) and all(isinstance(v, str) for v in values.values())
+        ):
+            raise InvalidPodError(f"pod metadata.{key} must map strings to strings")
+    return dict(metadata), dict(spec)
+
+
+def _with_proxy_env(spec: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """Set env vars on istio-proxy (replacing same-named ones, appending in order)."""
+    for field_name in ("initContainers", "containers"):
+        items = spec.get(field_name) or []
+        for i, container in enumerate(items):
+            if isinstance(container, Mapping) and container.get("name") == "istio-proxy":
+                kept = [e for e in container.get("env") or [] if e.get("name") not in env]
+                new_env = kept + [{"name": k, "value": v} for k, v in env.items()]
+                updated = list(items)
+                updated[i] = {**container, "env": new_env}
+                return {**spec, field_name: updated}
+    return spec

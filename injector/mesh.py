@@ -1,0 +1,168 @@
+"""Mesh config and ProxyConfig: the parts that change the injected pod.
+
+``mesh.defaultConfig`` is Istio's ProxyConfig; the ``proxy.istio.io/config`` annotation lays
+a ProxyConfig over it (proto merge: scalars replaced, maps merged, lists appended).
+``PROXY_CONFIG`` on the proxy carries the merged config minus Istio's built-in defaults.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from injector.errors import ConfigError
+
+# Istio's built-in ProxyConfig defaults (mesh.DefaultProxyConfig); equal fields are left out
+# of PROXY_CONFIG, as Istio does, to keep the pod small.
+ISTIO_PROXY_DEFAULTS: dict[str, Any] = {
+    "configPath": "./etc/istio/proxy",
+    "binaryPath": "/usr/local/bin/envoy",
+    "serviceCluster": "istio-proxy",
+    "drainDuration": "45s",
+    "terminationDrainDuration": "5s",
+    "discoveryAddress": "istiod.istio-system.svc:15012",
+    "proxyAdminPort": 15000,
+    "controlPlaneAuthPolicy": "MUTUAL_TLS",
+    "statNameLength": 189,
+    "statusPort": 15020,
+    "concurrency": 2,
+}
+
+# ProxyConfig fields (istio.io/api mesh/v1alpha1 ProxyConfig), with the JSON type of those
+# the injector reads. Anything else in an annotation is an error, as in Istio.
+_PROXY_FIELDS: dict[str, type | tuple[type, ...] | None] = {
+    "configPath": str,
+    "binaryPath": str,
+    "serviceCluster": str,
+    "drainDuration": str,
+    "parentShutdownDuration": str,
+    "discoveryAddress": str,
+    "discoveryRefreshDelay": str,
+    "zipkinAddress": str,
+    "statsdUdpAddress": str,
+    "envoyMetricsServiceAddress": str,
+    "proxyAdminPort": int,
+    "availabilityZone": str,
+    "controlPlaneAuthPolicy": str,
+    "customConfigFile": str,
+    "statNameLength": int,
+    "concurrency": int,
+    "proxyBootstrapTemplatePath": str,
+    "interceptionMode": str,
+    "tracing": dict,
+    "sds": dict,
+    "envoyAccessLogService": dict,
+    "envoyMetricsService": dict,
+    "proxyMetadata": dict,
+    "runtimeValues": dict,
+    "statusPort": int,
+    "extraStatTags": list,
+    "gatewayTopology": dict,
+    "terminationDrainDuration": str,
+    "meshId": str,
+    "readinessProbe": dict,
+    "proxyStatsMatcher": dict,
+    "holdApplicationUntilProxyStarts": bool,
+    "caCertificatesPem": list,
+    "image": dict,
+    "privateKeyProvider": dict,
+    "proxyHeaders": dict,
+    "fileFlushInterval": str,
+    "fileFlushMinSizeKb": int,
+    "tracingServiceName": str,
+    "serviceClusterName": str,
+}
+_INTERCEPTION_MODES = ("REDIRECT", "TPROXY", "NONE")
+
+
+def default_mesh() -> dict[str, Any]:
+    text = resources.files("injector").joinpath("data/mesh.yaml").read_text()
+    loaded: dict[str, Any] = yaml.safe_load(text)
+    return loaded
+
+
+def load_mesh(text: str, source: str) -> dict[str, Any]:
+    """Parse a MeshConfig document and lay it over our defaults."""
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    if not isinstance(doc, Mapping):
+        raise ConfigError(f"{source}: mesh config must be a mapping")
+    mesh = default_mesh()
+    for key, kind in (
+        ("trustDomain", str),
+        ("proxyListenPort", int),
+        ("proxyInboundListenPort", int),
+        ("enablePrometheusMerge", bool),
+        ("inboundTrafficPolicy", dict),
+    ):
+        if doc.get(key) is not None and not isinstance(doc[key], kind):
+            raise ConfigError(f"{source}: {key}: expected {kind.__name__}, got {doc[key]!r}")
+    mesh.update({k: v for k, v in doc.items() if v is not None and k != "defaultConfig"})
+    problems = validate_proxy_config(doc.get("defaultConfig") or {})
+    if problems:
+        raise ConfigError(f"{source}: defaultConfig: " + "; ".join(problems))
+    mesh["defaultConfig"] = dict(doc.get("defaultConfig") or {})
+    return mesh
+
+
+def parse_proxy_config(text: str) -> tuple[dict[str, Any], list[str]]:
+    """Parse the ``proxy.istio.io/config`` annotation; returns (config, problems)."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        first_line = str(exc).splitlines()[0]
+        return {}, [f"proxy.istio.io/config: not valid YAML/JSON ({first_line})"]
+    if doc is None:
+        return {}, []
+    if not isinstance(doc, Mapping):
+        return {}, [f"proxy.istio.io/config: expected a ProxyConfig mapping, got {doc!r}"]
+    return dict(doc), [f"proxy.istio.io/config: {p}" for p in validate_proxy_config(doc)]
+
+
+def validate_proxy_config(doc: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for key, value in doc.items():
+        if key not in _PROXY_FIELDS:
+            problems.append(f"unknown field {key!r}")
+            continue
+        kind = _PROXY_FIELDS[key]
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            problems.append(f"{key}: expected an integer, got {value!r}")
+        elif kind is not None and kind is not int and not isinstance(value, kind):
+            problems.append(f"{key}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
+    mode = doc.get("interceptionMode")
+    if isinstance(mode, str) and mode not in _INTERCEPTION_MODES:
+        problems.append(f"interceptionMode: {mode!r} is not one of {', '.join(_INTERCEPTION_MODES)}")
+    metadata = doc.get("proxyMetadata")
+    if isinstance(metadata, Mapping):
+        for name, value in metadata.items():
+            if not isinstance(value, str):
+                problems.append(f"proxyMetadata.{name}: expected a string, got {value!r}")
+    return problems
+
+
+def merge_proxy_config(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    result = copy.deepcopy(dict(base))
+    for key, value in overlay.items():
+        current = result.get(key)
+        if isinstance(current, dict) and isinstance(value, Mapping):
+            result[key] = merge_proxy_config(current, value)
+        elif isinstance(current, list) and isinstance(value, list):
+            result[key] = current + list(value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def clean_proxy_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config without fields equal to Istio's defaults (what ``PROXY_CONFIG`` carries)."""
+    return {k: v for k, v in config.items() if ISTIO_PROXY_DEFAULTS.get(k, _MISSING) != v}
+
+
+_MISSING = object()

@@ -1,0 +1,139 @@
+"""User overrides of injected containers, by container name (Istio §2.11).
+
+A pod may declare a container named like one a template injects (``istio-proxy``,
+``istio-init``, ...). That definition is merged *over* the rendered one (the user wins;
+``image: auto`` keeps the injected image) and recorded in ``proxy.istio.io/overrides``, so a
+re-injection, which first strips what was injected, can put the user's definition back and
+reproduce the same pod.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from injector import merge
+from injector.errors import InjectionError
+
+ANNOTATION = "proxy.istio.io/overrides"
+AUTO_IMAGE = "auto"
+_LISTS = ("containers", "initContainers")
+
+
+def recorded(annotations: Mapping[str, str]) -> dict[str, list[dict[str, Any]]]:
+    if ANNOTATION not in annotations:
+        return {}
+    try:
+        doc = orjson.loads(annotations[ANNOTATION])
+    except orjson.JSONDecodeError as exc:
+        raise InjectionError(f"annotation {ANNOTATION} is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise InjectionError(f"annotation {ANNOTATION} must be a JSON object")
+    return {k: [c for c in doc.get(k) or [] if isinstance(c, dict)] for k in _LISTS}
+
+
+def reinsert(spec: dict[str, Any], overrides: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Put recorded overrides back into a stripped pod spec (those not present already)."""
+    if not overrides:
+        return spec
+    spec = dict(spec)
+    for field in _LISTS:
+        present = {c.get("name") for c in spec.get(field) or []}
+        extra = [c for c in overrides.get(field, []) if c.get("name") not in present]
+        if extra:
+            spec[field] = list(spec.get(field) or []) + extra
+    return spec
+
+
+def move_proxy_to_init(spec: dict[str, Any]) -> dict[str, Any]:
+    """Native sidecars: a user ``istio-proxy`` declared under containers moves to initContainers."""
+    containers = spec.get("containers") or []
+    proxy = [c for c in containers if isinstance(c, Mapping) and c.get("name") == "istio-proxy"]
+    if not proxy or any(c.get("name") == "istio-proxy" for c in spec.get("initContainers") or []):
+        return spec
+    return {
+        **spec,
+        "containers": [c for c in containers if c is not proxy[0]],
+        "initContainers": list(spec.get("initContainers") or []) + proxy,
+    }
+
+
+def reapply(
+    merged: dict[str, Any], user_spec: Mapping[str, Any], template_spec: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """Merge the user's definitions over injected containers; returns (spec, what to record)."""
+    record: dict[str, list[dict[str, Any]]] = {}
+    user = {
+        c.get("name"): c
+        for field in _LISTS
+        for c in user_spec.get(field) or []
+        if isinstance(c, Mapping)
+    }
+    for field in _LISTS:
+        for injected in template_spec.get(field) or []:
+            match = user.get(injected.get("name"))
+            if match is None:
+                continue
+            overlay = {k: v for k, v in match.items() if not (k == "image" and v == AUTO_IMAGE)}
+            record.setdefault(field, []).append(overlay)
+            merged = {**merged, field: merge.merge_list(list(merged.get(field) or []), [overlay], "name")}
+    return merged, record
+
+
+def encode(record: Mapping[str, list[dict[str, Any]]]) -> str:
+    return orjson.dumps({k: record[k] for k in _LISTS if record.get(k)}).decode()
+
+
+def user_proxy(user_spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for field in _LISTS:
+        for c in user_spec.get(field) or []:
+            if isinstance(c, Mapping) and c.get("name") == "istio-proxy":
+                return c
+    return None
+
+
+def adjust_init_user(spec: dict[str, Any], proxy: Mapping[str, Any] | None, tproxy: bool) -> dict[str, Any]:
+    """A user ``runAsUser`` on istio-proxy becomes istio-init's ``-u`` (never 0; not in TPROXY)."""
+    context = (proxy or {}).get("securityContext") or {}
+    uid = context.get("runAsUser")
+    gid = context.get("runAsGroup")
+    if uid is None and gid is None:
+        return spec
+    if tproxy and uid is not None:
+        spec = _edit(spec, "istio-proxy", lambda c: {**c, "securityContext": {**c.get("securityContext", {}), "runAsUser": 0}})
+    if not tproxy:
+        spec = _edit(spec, "istio-validation", lambda c: _with_ids(c, uid, gid))
+    if not isinstance(uid, int) or uid == 0:
+        return spec
+    return _edit(spec, "istio-init", lambda c: _with_uid_arg(c, uid))
+
+
+def _with_ids(container: dict[str, Any], uid: Any, gid: Any) -> dict[str, Any]:
+    context = dict(container.get("securityContext") or {})
+    if uid is not None:
+        context["runAsUser"] = uid
+    if gid is not None:
+        context["runAsGroup"] = gid
+    return {**container, "securityContext": context}
+
+
+def _with_uid_arg(container: dict[str, Any], uid: int) -> dict[str, Any]:
+    args = list(container.get("args") or [])
+    for i, arg in enumerate(args[:-1]):
+        if arg == "-u":
+            args[i + 1] = str(uid)
+            return {**container, "args": args}
+    return container
+
+
+def _edit(spec: dict[str, Any], name: str, change: Any) -> dict[str, Any]:
+    for field in ("initContainers", "containers"):
+        items = spec.get(field) or []
+        for i, c in enumerate(items):
+            if isinstance(c, Mapping) and c.get("name") == name:
+                updated = list(items)
+                updated[i] = change(dict(c))
+                return {**spec, field: updated}
+    return spec

@@ -1,0 +1,98 @@
+"""Prometheus metrics merge (Istio ``applyPrometheusMerge``).
+
+The app's ``prometheus.io/{scrape,path,port}`` annotations (any spelling Prometheus
+normalises to ``prometheus_io_*``) and ``prometheus.istio.io/scrape-targets`` are captured
+into ``ISTIO_PROMETHEUS_ANNOTATIONS`` on the proxy and replaced by the agent's merged
+endpoint (``:15020/stats/prometheus``), which serves app and Envoy metrics together.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from injector import annotations as ann
+from injector.errors import InjectionError
+
+ENV = "ISTIO_PROMETHEUS_ANNOTATIONS"
+TARGETS = "prometheus.istio.io/scrape-targets"
+MERGE = "prometheus.istio.io/merge-metrics"
+_KEYS = {"prometheus_io_scrape": "scrape", "prometheus_io_path": "path", "prometheus_io_port": "port"}
+# Ports the agent and Envoy own: an app scrape target there would scrape ourselves.
+RESERVED_PORTS = frozenset({15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090})
+_INVALID = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def sanitize(name: str) -> str:
+    return _INVALID.sub("_", name)
+
+
+def scrape_enabled(annotations: Mapping[str, str]) -> bool:
+    for key, value in annotations.items():
+        if sanitize(key) == "prometheus_io_scrape" and value in ann._BOOL:
+            return ann.parse_bool(value)
+    return True
+
+
+def merge_enabled(annotations: Mapping[str, str], mesh: Mapping[str, Any]) -> bool:
+    if MERGE in annotations:
+        return ann.parse_bool(annotations[MERGE])
+    return bool(mesh.get("enablePrometheusMerge", True))
+
+
+def scrape_config(annotations: Mapping[str, str]) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for key, value in annotations.items():
+        field = _KEYS.get(sanitize(key))
+        if field:
+            config[field] = value
+    if TARGETS in annotations:
+        config["targets"] = parse_targets(annotations[TARGETS])
+    return config
+
+
+def parse_targets(text: str) -> list[dict[str, str]]:
+    """``"8080:/metrics,9090"`` -> ``[{"port": "8080", "path": "/metrics"}, {"port": "9090"}]``."""
+    targets = []
+    problems = []
+    for item in ann.split_list(text):
+        port, _, path = item.partition(":")
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            problems.append(f"{item!r} has no valid port")
+            continue
+        if int(port) in RESERVED_PORTS:
+            problems.append(f"port {port} is reserved by the proxy")
+            continue
+        target = {"port": port}
+        if path:
+            target["path"] = path if path.startswith("/") else "/" + path
+        targets.append(target)
+    if problems:
+        raise InjectionError(f"annotation {TARGETS}: " + "; ".join(problems))
+    return targets
+
+
+def apply(
+    annotations: dict[str, str], mesh: Mapping[str, Any], target_port: str
+) -> str | None:
+    """Rewrite ``annotations`` in place; returns the env value to add to the proxy, if any."""
+    if not scrape_enabled(annotations) or not merge_enabled(annotations, mesh):
+        return None
+    current = next((v for k, v in annotations.items() if sanitize(k) == "prometheus_io_port"), None)
+    if current == target_port:
+        return None  # already pointing at the agent (the user's choice, or a re-injection)
+    config = scrape_config(annotations)
+    port = config.get("port")
+    if port is not None and port.isdigit() and int(port) in RESERVED_PORTS:
+        raise InjectionError(
+            f"annotation prometheus.io/port: {port} is reserved by the proxy; scrape the app on its own port"
+        )
+    for key in [k for k in annotations if sanitize(k) in _KEYS]:
+        del annotations[key]
+    annotations["prometheus.io/port"] = target_port
+    annotations["prometheus.io/path"] = "/stats/prometheus"
+    annotations["prometheus.io/scrape"] = "true"
+    return orjson.dumps(config).decode() if config else None

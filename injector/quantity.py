@@ -1,0 +1,73 @@
+"""Kubernetes resource quantities: parsing, validation and the canonical form.
+
+The API server stores quantities canonically (``2000m`` -> ``2``, ``1024Mi`` -> ``1Gi``);
+Istio's injector emits them through the same Go type, so we canonicalise too.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_PATTERN = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$")
+
+
+def parse(text: str) -> Decimal:
+    """The exact value of a quantity; ``ValueError`` names the bad text."""
+    match = _PATTERN.match(text.strip()) if text == text.strip() else None
+    if match is None:
+        raise ValueError(f"{text!r} is not a valid resource quantity")
+    number, exponent, suffix = match.groups()
+    try:
+        value = Decimal(number)
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
+        raise ValueError(f"{text!r} is not a valid resource quantity") from exc
+    if exponent:
+        return value.scaleb(int(exponent[1:]))
+    if suffix in _BINARY:
+        return value * _BINARY[suffix]
+    return value.scaleb(_DECIMAL[suffix or ""])
+
+
+def is_valid(text: str) -> bool:
+    try:
+        parse(text)
+    except ValueError:
+        return False
+    return True
+
+
+def canonical(text: str) -> str:
+    """Canonical form, as the API server would store it (binary suffixes stay binary)."""
+    value = parse(text)
+    match = _PATTERN.match(text.strip())
+    assert match is not None
+    if match.group(3) in _BINARY and value == value.to_integral_value():
+        return _binary_form(int(value))
+    return _decimal_form(value)
+
+
+def _binary_form(value: int) -> str:
+    if value == 0:
+        return "0"
+    for suffix in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki"):
+        if value % _BINARY[suffix] == 0:
+            return f"{value // _BINARY[suffix]}{suffix}"
+    return str(value)
+
+
+def _decimal_form(value: Decimal) -> str:
+    if value == 0:
+        return "0"
+    # Smallest power-of-1000 unit that keeps the mantissa an integer (rounding up, as k8s).
+    for exp, suffix in ((18, "E"), (15, "P"), (12, "T"), (9, "G"), (6, "M"), (3, "k"), (0, "")):
+        mantissa = value.scaleb(-exp)
+        if mantissa == mantissa.to_integral_value():
+            return f"{int(mantissa)}{suffix}"
+    for exp, suffix in ((-3, "m"), (-6, "u"), (-9, "n")):
+        mantissa = value.scaleb(-exp)
+        if mantissa == mantissa.to_integral_value():
+            return f"{int(mantissa)}{suffix}"
+    return f"{int(value.scaleb(9).to_integral_value(rounding='ROUND_CEILING'))}n"

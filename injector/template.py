@@ -1,0 +1,140 @@
+"""Sidecar templates: Jinja2 text rendered into a partial pod.
+
+Templates are data (files an operator can edit). Rendering is made safe by construction:
+every ``{{ expression }}`` is emitted as a JSON literal, which is also a valid YAML scalar or
+flow collection, so an annotation value can never break out of its field (a newline, a ``:``
+or a ``- name:`` inside a value stays text). Use the ``raw`` filter only for trusted text.
+
+Variables available to a template (built by ``injector.context``): ``pod``, ``spec``,
+``labels``, ``annotations``, ``values`` (Istio's values layout), ``mesh``, ``proxy_config``,
+``revision``, ``native_sidecar``, ``hold_application``, ``interception_mode``, ``status_port``,
+``proxy_image``, ``proxy_init_image``, ``proxy_uid``, ``proxy_gid``, ``workload`` (``name``,
+``namespace``, ``kind``, ``api_version``), ``app_containers``, ``pod_ports_json``,
+``proxy_config_json``, ``canonical_name``, ``canonical_revision``, ``trust_domain``,
+``proxy_resources``, ``user_volumes``, ``user_volume_mounts``, ``inbound_traffic_policy_mode``,
+``compliance_policy``. Functions: ``annotation(name, default)``, ``exclude_inbound_ports``,
+``join_ports``, ``append_multus_network``, ``to_json``, ``from_json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jinja2
+import orjson
+import yaml
+
+from injector.errors import ConfigError, InjectionError
+
+logger = logging.getLogger(__name__)
+
+try:  # libyaml is ~10x faster; PyYAML wheels ship it.
+    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on the PyYAML build
+    _Loader = yaml.SafeLoader
+
+_GO_TEMPLATE = re.compile(r"{{-?\s*(?:\.\w|if\s|range\s|end\b|define\s|template\s|with\s)")
+
+
+class Raw(str):
+    """Text a template inserts verbatim (bypasses JSON quoting)."""
+
+
+def _finalize(value: Any) -> str:
+    if isinstance(value, Raw):
+        return value
+    if isinstance(value, jinja2.Undefined):
+        return '""'
+    return json.dumps(value, default=str)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        undefined=jinja2.ChainableUndefined,
+        finalize=_finalize,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["raw"] = Raw
+    env.globals.update(to_json=_to_json, from_json=_from_json)
+    return env
+
+
+def _to_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _from_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InjectionError(f"not valid JSON: {text!r}") from exc
+
+
+_ENV = _environment()
+
+
+def compile_template(name: str, source: str) -> jinja2.Template:
+    """Compile a template; ``ConfigError`` names it (and spots Istio's Go templates)."""
+    try:
+        return _ENV.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        hint = ""
+        if _GO_TEMPLATE.search(source):
+            hint = " (this looks like an Istio Go template; our templates are Jinja2)"
+        raise ConfigError(f"template {name!r}: line {exc.lineno}: {exc.message}{hint}") from exc
+
+
+def render(name: str, template: jinja2.Template, context: Mapping[str, Any]) -> dict[str, Any]:
+    """Render ``template`` and parse the result into a partial pod."""
+    try:
+        text = template.render(context)
+    except InjectionError:
+        raise
+    except Exception as exc:  # a template bug or bad data: deny the pod with the reason
+        raise InjectionError(f"template {name!r} failed to render: {exc}") from exc
+    try:
+        result = yaml.load(text, Loader=_Loader)  # noqa: S506 - Safe/CSafe loader
+    except yaml.YAMLError as exc:
+        logger.debug("template %s rendered invalid YAML:\n%s", name, text)
+        raise InjectionError(f"template {name!r} rendered invalid YAML: {exc}") from exc
+    if result is None:
+        return {}
+    if not isinstance(result, dict):
+        raise InjectionError(f"template {name!r} must render a mapping (a partial pod)")
+    return result
+
+
+class RenderCache:
+    """A bounded LRU of rendered partial pods, keyed by the exact serialized inputs.
+
+    Rendering is a pure function of its inputs, so equal keys give equal output: pods of one
+    ReplicaSet (same template, no name yet) hit the cache. Values are stored as JSON bytes and
+    decoded on every hit, so callers always get fresh objects they may keep.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._items: OrderedDict[bytes, bytes] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get_or_render(self, key: bytes, produce: Callable[[], Any]) -> Any:
+        if self.size <= 0:
+            return produce()
+        cached = self._items.get(key)
+        if cached is not None:
+            self._items.move_to_end(key)
+            self.hits += 1
+            return orjson.loads(cached)
+        self.misses += 1
+        value = produce()
+        self._items[key] = orjson.dumps(value)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return orjson.loads(self._items[key])

@@ -1,0 +1,102 @@
+"""Istio's Helm values (the ``values`` key of ``istio-sidecar-injector``), checked and merged.
+
+The user's document is laid over our defaults (``data/values.yaml``). Every key we do not know
+is reported once, as a warning, and ignored; a known key with a value of the wrong type is a
+``ConfigError`` naming its path. ``null`` means "keep the default", as in Helm.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from injector.errors import ConfigError
+
+# Values whose content is free-form (passed through to the template as they are).
+_OPAQUE = frozenset(
+    {
+        "global.proxy.resources",
+        "global.proxy.lifecycle",
+        "global.proxy.seccompProfile",
+        "sidecarInjectorWebhook.injectedAnnotations",
+        "sidecarInjectorWebhook.templates",
+        "sidecarInjectorWebhook.neverInjectSelector",
+        "sidecarInjectorWebhook.alwaysInjectSelector",
+        "pilot.env",
+        "gateways.securityContext",
+        "gateways.seccompProfile",
+        "global.imagePullSecrets",
+        "sidecarInjectorWebhook.defaultTemplates",
+    }
+)
+
+
+def default_values() -> dict[str, Any]:
+    text = resources.files("injector").joinpath("data/values.yaml").read_text()
+    loaded: dict[str, Any] = yaml.safe_load(text)
+    loaded["global"]["proxy"].setdefault("seccompProfile", {})
+    return loaded
+
+
+def load_values(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
+    """Parse a values document (YAML or JSON) and merge it over the defaults."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML/JSON: {exc}") from exc
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, Mapping):
+        raise ConfigError(f"{source}: values must be a mapping, got {type(doc).__name__}")
+    return merge_values(default_values(), doc, source)
+
+
+def merge_values(
+    defaults: Mapping[str, Any], overlay: Mapping[str, Any], source: str
+) -> tuple[dict[str, Any], list[str]]:
+    unknown: list[str] = []
+    merged = _merge(copy.deepcopy(dict(defaults)), overlay, "", source, unknown)
+    warnings = []
+    if unknown:
+        warnings.append(f"{source}: ignoring unknown values: {', '.join(sorted(unknown))}")
+    return merged, warnings
+
+
+def _merge(
+    base: dict[str, Any], overlay: Mapping[str, Any], prefix: str, source: str, unknown: list[str]
+) -> dict[str, Any]:
+    for key, value in overlay.items():
+        path = f"{prefix}{key}"
+        if key not in base:
+            unknown.append(path)
+            continue
+        if value is None:
+            continue
+        default = base[key]
+        _check_type(path, default, value, source)
+        if isinstance(default, dict) and path not in _OPAQUE:
+            base[key] = _merge(default, value, path + ".", source, unknown)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def _check_type(path: str, default: Any, value: Any, source: str) -> None:
+    expected: type | tuple[type, ...] = type(default)
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        expected = int
+    else:
+        ok = isinstance(value, expected)
+    if not ok:
+        name = {dict: "mapping", list: "list", str: "string", int: "integer", bool: "boolean"}
+        want = name.get(expected, str(expected)) if isinstance(expected, type) else "value"
+        raise ConfigError(
+            f"{source}: {path}: expected a {want}, got {type(value).__name__} {value!r}"
+        )
