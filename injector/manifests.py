@@ -1,0 +1,207 @@
+"""``injector inject`` / ``check`` over manifest streams (multi-document YAML, ``List``).
+
+Each document is handled on its own. Documents we do not change are written back byte for
+byte. For a workload, the pod template goes through the same core as the webhook, and the
+core's JSON Patch is applied to the round-trip (ruamel) document, so comments, key order,
+quoting and indentation of everything we did not change are kept.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonpatch
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.util import load_yaml_guess_indent
+
+from injector.core import InjectionParams, Injector, Outcome
+from injector.errors import InjectionError, ManifestError
+from injector.identity import Workload
+
+_SEPARATOR = re.compile(r"^---(?=\s|$)")
+# kind -> path of the pod template inside the object
+TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": (),
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "ReplicationController": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "DeploymentConfig": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+
+
+@dataclass(frozen=True)
+class Report:
+    """What happened to one workload: for ``check`` and for stderr notes."""
+
+    document: str  # "3", or "3.2" for the second item of a List in document 3
+    kind: str
+    name: str
+    outcome: Outcome
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}/{self.name}" if self.name else self.kind
+
+
+@dataclass
+class Result:
+    text: str
+    reports: list[Report] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    separator: str  # the '---' line (with its newline) that opened the document, or ""
+    body: str
+
+
+def split_documents(text: str) -> list[_Chunk]:
+    chunks: list[_Chunk] = []
+    separator, lines = "", []
+    for line in text.splitlines(keepends=True):
+        if _SEPARATOR.match(line):
+            chunks.append(_Chunk(separator, "".join(lines)))
+            separator, lines = line, []
+        else:
+            lines.append(line)
+    chunks.append(_Chunk(separator, "".join(lines)))
+    if not chunks[0].separator and not chunks[0].body.strip() and len(chunks) > 1:
+        chunks[0] = _Chunk("", chunks[0].body)  # text before the first '---' (comments)
+    return chunks
+
+
+def transform(text: str, injector: Injector, *, inject: bool = True) -> Result:
+    """Inject (or, with ``inject=False``, only evaluate) every workload in ``text``."""
+    result = Result("")
+    out: list[str] = []
+    for index, chunk in enumerate(split_documents(text), start=1):
+        body = _document(chunk.body, str(index), injector, result.reports, inject)
+        out.append(chunk.separator + body)
+    result.text = "".join(out)
+    return result
+
+
+def _document(body: str, index: str, injector: Injector, reports: list[Report], inject: bool) -> str:
+    if not body.strip() or all(line.lstrip().startswith("#") or not line.strip() for line in body.splitlines()):
+        return body
+    try:
+        data, indent, block_seq_indent = load_yaml_guess_indent(body, yaml=_loader())
+    except YAMLError as exc:
+        raise ManifestError(f"document {index}: YAML syntax error: {_yaml_problem(exc)}") from exc
+    if not isinstance(data, Mapping):
+        raise ManifestError(
+            f"document {index}: expected a Kubernetes object (a mapping), got {_type_name(data)}"
+        )
+    changed = _object(data, index, injector, reports, inject)
+    if not changed:
+        return body
+    return _dump(data, _map_indent(body), indent, block_seq_indent)
+
+
+def _object(obj: Any, index: str, injector: Injector, reports: list[Report], inject: bool) -> bool:
+    kind = str(obj.get("kind") or "")
+    if kind == "List":
+        changed = False
+        for n, item in enumerate(obj.get("items") or [], start=1):
+            if isinstance(item, Mapping):
+                changed |= _object(item, f"{index}.{n}", injector, reports, inject)
+        return changed
+    if kind not in TEMPLATE_PATHS:
+        return False
+    metadata = obj.get("metadata") or {}
+    name = str(metadata.get("name") or metadata.get("generateName") or "")
+    label = f"{kind}/{name}" if name else kind
+    template = _template(obj, kind, index, label)
+    workload = Workload(name, str(metadata.get("namespace") or "default"), kind, str(obj.get("apiVersion") or ""))
+    pod = _plain(template)
+    try:
+        outcome = injector.inject(pod, InjectionParams(namespace=workload.namespace, workload=workload))
+    except InjectionError as exc:
+        raise ManifestError(f"document {index} ({label}): {exc}") from exc
+    reports.append(Report(index, kind, name, outcome))
+    if not (inject and outcome.injected and outcome.patch):  # type: ignore[union-attr]
+        return False
+    jsonpatch.apply_patch(template, outcome.patch, in_place=True)  # type: ignore[union-attr]
+    return True
+
+
+def _template(obj: Any, kind: str, index: str, label: str) -> Any:
+    node = obj
+    for step in TEMPLATE_PATHS[kind]:
+        node = node.get(step) if isinstance(node, Mapping) else None
+    if not isinstance(node, Mapping) or not isinstance(node.get("spec"), Mapping):
+        where = ".".join(TEMPLATE_PATHS[kind]) or "the pod"
+        what = f"{where}.spec" if TEMPLATE_PATHS[kind] else "spec"
+        raise ManifestError(f"document {index} ({label}): {what} is missing: no pod template to inject")
+    return node
+
+
+def _plain(node: Any) -> dict[str, Any]:
+    """A plain-JSON copy of a round-trip node (the core's input)."""
+    loaded: dict[str, Any] = json.loads(json.dumps({"metadata": node.get("metadata") or {}, "spec": node["spec"]}, default=str))
+    if "metadata" not in node:
+        del loaded["metadata"]
+    return loaded
+
+
+def _loader() -> YAML:
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    return yaml
+
+
+def _map_indent(body: str) -> int:
+    """Indentation step of nested mappings in ``body`` (2 if it cannot tell)."""
+    parent: int | None = None
+    for line in body.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        depth = len(line) - len(line.lstrip(" "))
+        if parent is not None and not stripped.startswith("- ") and depth > parent:
+            return depth - parent
+        parent = depth if stripped.endswith(":") and not stripped.startswith("- ") else None
+    return 2
+
+
+def _dump(data: Any, mapping: int, indent: int | None, block_seq_indent: int | None) -> str:
+    yaml = _loader()
+    yaml.width = 4096
+    offset = block_seq_indent or 0
+    yaml.indent(mapping=mapping, sequence=indent or (mapping + offset), offset=offset)
+    stream = io.StringIO()
+    yaml.dump(data, stream)
+    return stream.getvalue()
+
+
+def _yaml_problem(exc: YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return str(problem)
+
+
+def _type_name(data: Any) -> str:
+    if isinstance(data, list):
+        return "a list"
+    if data is None:
+        return "an empty document"
+    return f"a scalar ({str(data)[:40]!r})"
+
+
+def iter_reports(result: Result) -> Iterator[Report]:
+    return iter(result.reports)
+
+
+Transform = Callable[[str, Injector], Result]
