@@ -42,7 +42,7 @@ def from_pod(metadata: Mapping[str, Any], namespace: str) -> Workload:
         owner = _controller(metadata)
         if owner is not None:
             return _from_owner(owner, labels, namespace, name)
-    return Workload(name or str(metadata.get("generateName") or ""), namespace, "Pod", "v1")
+    return Workload(name, namespace, "Pod", "v1")
 
 
 def _controller(metadata: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -124,8 +124,11 @@ def _object(obj: Any, index: str, injector: Injector, reports: list[Report], inj
     template = _template(obj, kind, index, label)
     workload = Workload(name, str(metadata.get("namespace") or "default"), kind, str(obj.get("apiVersion") or ""))
     pod = _plain(template)
+    # A Pod is its own workload unless a controller owns it: let the core derive it, as the
+    # webhook does (ReplicaSet -> Deployment, Job -> CronJob, ...).
+    params = InjectionParams(namespace=workload.namespace, workload=None if kind == "Pod" else workload)
     try:
-        outcome = injector.inject(pod, InjectionParams(namespace=workload.namespace, workload=workload))
+        outcome = injector.inject(pod, params)
     except InjectionError as exc:
         raise ManifestError(f"document {index} ({label}): {exc}") from exc
     reports.append(Report(index, kind, name, outcome))
