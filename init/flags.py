@@ -95,7 +95,7 @@ FLAGS: tuple[FlagSpec, ...] = (
     _f("log_as_json", None, False, envs=()),
     _f("log_caller", None, "", envs=()),
     _f("log_stacktrace_level", None, "", envs=()),
-    _f("log_target", None, "stdout", envs=()),
+    _f("log_target", None, "stderr", envs=()),
 )
 BY_DEST = {spec.dest: spec for spec in FLAGS}
 
