@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from init.config import Family
-from init.errors import ApplyError, BackendUnavailableError
+from init.errors import ApplyError, BackendUnavailableError, InitError
 from init.plan import Plan, Rule, Table
 from init.restore_backend import Binaries
 from init.state import option_groups
@@ -207,6 +207,35 @@ class IptcBackend:
         self.binaries.restore(family, text, noflush)
 
     def apply_plan(self, plan: Plan) -> None:
+        """Commit each table of ``plan`` in a forked child (one per family).
+
+        python-iptables cannot load an extension shared by both families (``libxt_REDIRECT``)
+        for IPv6 once IPv4 loaded it in the same process, so every family gets a fresh child;
+        the import itself is done once, here, before forking.
+        """
         iptc = import_iptc()
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: apply, report the error (if any) through the pipe, exit
+            os.close(read_end)
+            os.write(write_end, _apply_in_child(iptc, plan).encode())
+            os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            report = pipe.read().decode()
+        _, status = os.waitpid(pid, 0)
+        if report or status != 0:
+            kind, _, message = report.partition("\0")
+            error = BackendUnavailableError if kind == "BackendUnavailableError" else ApplyError
+            raise error(message or f"IPv{plan.family} apply process died (status {status})")
+
+
+def _apply_in_child(iptc: Any, plan: Plan) -> str:
+    try:
         for table in plan.tables():
             _commit_table(iptc, plan.family, plan, table)
+    except InitError as exc:
+        return f"{type(exc).__name__}\0{exc}"
+    except BaseException as exc:  # anything else must still reach the parent as one line
+        return f"ApplyError\0IPv{plan.family}: {type(exc).__name__}: {exc}"
+    return ""
