@@ -178,13 +178,17 @@ def compare(current: dict[str, TableState], plan: Plan) -> Status:
 
 
 def removal_lines(have: TableState, plan: Plan, table: Table, keep: Iterable[str]) -> list[str]:
-    """Delete our jumps and rules in built-in chains, flush our chains, drop those not kept."""
+    """Delete our jumps and rules in built-in chains, flush our chains, drop those not kept.
+
+    Rules are deleted by number, highest first, as numbers are exact where re-parsing the saved
+    text may not be (python-iptables' entries can differ from the parser's in unprinted flags).
+    """
     planned = _planned_builtin_keys(plan, table)
     lines = [
-        f"-D {chain} {raw}"
+        f"-D {chain} {number}"
         for chain, rules in have.chains.items()
         if chain in BUILTIN_CHAINS
-        for raw, tokens in rules
+        for number, (_, tokens) in reversed(list(enumerate(rules, start=1)))
         if _is_ours(tokens, planned)
     ]
     kept = set(keep)

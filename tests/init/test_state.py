@@ -82,8 +82,8 @@ def test_cleanup_text_deletes_jumps_then_flushes_and_deletes_chains() -> None:
     text = replace_text(parse_save(SAVED), build_plan(DEFAULT, 4), ())
     lines = text.splitlines()
     assert lines[0] == "*nat" and lines[-1] == "COMMIT"
-    assert "-D PREROUTING -p tcp -j ISTIO_INBOUND" in lines
-    assert "-D OUTPUT -j ISTIO_OUTPUT" in lines
+    assert "-D PREROUTING 1" in lines
+    assert "-D OUTPUT 1" in lines
     flushes = [i for i, line in enumerate(lines) if line.startswith("-F ")]
     deletes = [i for i, line in enumerate(lines) if line.startswith("-X ")]
     assert len(flushes) == len(deletes) == 4 and max(flushes) < min(deletes)
