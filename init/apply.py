@@ -9,6 +9,7 @@ If any step fails, every table we touched, in every family, is restored from the
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -37,7 +38,7 @@ class Outcome:
     """What happened: ``applied``, ``unchanged``, ``reconciled`` or ``cleaned``."""
 
     action: str
-    statuses: dict[Family, str]
+    statuses: Mapping[Family, str]
 
 
 def _tables(snapshot: dict[str, TableState], plan: Plan) -> list[str]:
@@ -63,12 +64,16 @@ def _rollback(backend: Backend, plans: tuple[Plan, ...], texts: dict[Family, str
     for plan in plans:
         snapshot = parse_save(texts[plan.family])
         try:
-            backend.restore(plan.family, rollback_text(texts[plan.family], _tables(snapshot, plan)), noflush=False)
+            backend.restore(
+                plan.family,
+                rollback_text(texts[plan.family], _tables(snapshot, plan)),
+                noflush=False,
+            )
         except InitError as exc:
             logger.error("rollback of IPv%d failed: %s", plan.family, exc)
 
 
-def _drift_message(statuses: dict[Family, str]) -> str:
+def _drift_message(statuses: Mapping[Family, str]) -> str:
     families = ", ".join(f"IPv{f}" for f, s in statuses.items() if s == "drift")
     return (
         f"{families}: ISTIO_* chains or jumps exist but differ from the planned rules "
@@ -77,7 +82,9 @@ def _drift_message(statuses: dict[Family, str]) -> str:
     )
 
 
-def _transact(backend: Backend, plans: tuple[Plan, ...], texts: dict[Family, str], step: str) -> None:
+def _transact(
+    backend: Backend, plans: tuple[Plan, ...], texts: dict[Family, str], step: str
+) -> None:
     try:
         for plan in plans:
             current = parse_save(texts[plan.family])

@@ -44,19 +44,19 @@ def _level(spec: str) -> int:
 
 
 def configure_logging(flags: FlagValues) -> None:
-    target = flags.str("log_target").split(",")[0].strip()
+    target = flags.text("log_target").split(",")[0].strip()
     handler: logging.Handler
     if target in ("stdout", "stderr", ""):
         handler = logging.StreamHandler(sys.stdout if target == "stdout" else sys.stderr)
     else:
         handler = logging.FileHandler(target)
-    if flags.bool("log_as_json"):
+    if flags.flag("log_as_json"):
         handler.setFormatter(_JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger("init")
     root.handlers[:] = [handler]
-    root.setLevel(_level(flags.str("log_output_level")))
+    root.setLevel(_level(flags.text("log_output_level")))
     root.propagate = False
 
 

@@ -144,7 +144,7 @@ def _port(p: _Problems, source: str, text: str) -> int:
 
 
 def _ports(p: _Problems, dest: str, allow_wildcard: bool = False) -> tuple[bool, tuple[int, ...]]:
-    text, source = p.flags.str(dest), p.flags.source(dest)
+    text, source = p.flags.text(dest), p.flags.source(dest)
     if allow_wildcard and text.strip() == WILDCARD:
         return True, ()
     return False, tuple(_port(p, source, item) for item in split_list(text))
@@ -160,7 +160,7 @@ def _ids(p: _Problems, source: str, text: str, what: str) -> tuple[str, ...]:
 
 
 def _interfaces(p: _Problems, dest: str) -> tuple[str, ...]:
-    items = split_list(p.flags.str(dest))
+    items = split_list(p.flags.text(dest))
     for item in items:
         if not _IFNAME.match(item):
             p.add(p.flags.source(dest), item, "not an interface name (1-15 chars, no '/')")
@@ -168,7 +168,7 @@ def _interfaces(p: _Problems, dest: str) -> tuple[str, ...]:
 
 
 def _networks(p: _Problems, dest: str, allow_wildcard: bool) -> Networks:
-    text, source = p.flags.str(dest), p.flags.source(dest)
+    text, source = p.flags.text(dest), p.flags.source(dest)
     if text.strip() == WILDCARD:
         if not allow_wildcard:
             p.add(source, text, "'*' is not allowed here")
@@ -186,7 +186,7 @@ def _networks(p: _Problems, dest: str, allow_wildcard: bool) -> Networks:
 
 
 def _number(p: _Problems, dest: str, low: int, high: int) -> int:
-    text, source = p.flags.str(dest), p.flags.source(dest)
+    text, source = p.flags.text(dest), p.flags.source(dest)
     if text.isdigit() and low <= int(text) <= high:
         return int(text)
     p.add(source, text, f"not a number in {low}-{high}")
@@ -232,7 +232,7 @@ def _owner_groups(p: _Problems, environ: Mapping[str, str]) -> OwnerGroups:
 
 
 def _proxy_uids(p: _Problems, environ: Mapping[str, str]) -> tuple[str, ...]:
-    text = p.flags.str("proxy_uid")
+    text = p.flags.text("proxy_uid")
     if text.strip():
         return _ids(p, p.flags.source("proxy_uid"), text, "uid")
     try:
@@ -242,16 +242,16 @@ def _proxy_uids(p: _Problems, environ: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def _mode(p: _Problems) -> bool:
-    text = p.flags.str("istio_inbound_interception_mode")
+    text = p.flags.text("istio_inbound_interception_mode")
     if text not in ("", "REDIRECT", "TPROXY"):
         p.add(p.flags.source("istio_inbound_interception_mode"), text, "use REDIRECT or TPROXY")
     return text == "TPROXY"
 
 
 def _dns(p: _Problems, capture_all: bool) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
-    if not p.flags.bool("redirect_dns") or capture_all:
-        return p.flags.bool("redirect_dns"), (), ()
-    path = p.flags.str("resolv_conf")
+    if not p.flags.flag("redirect_dns") or capture_all:
+        return p.flags.flag("redirect_dns"), (), ()
+    path = p.flags.text("resolv_conf")
     try:
         v4, v6 = host.read_nameservers(path)
     except OSError as exc:
@@ -264,24 +264,26 @@ def _dns(p: _Problems, capture_all: bool) -> tuple[bool, tuple[str, ...], tuple[
 
 
 def _ipv6(p: _Problems, detect: Callable[[bool], bool]) -> bool:
-    text = p.flags.str("ipv6")
+    text = p.flags.text("ipv6")
     if text in ("on", "off"):
         return text == "on"
     if text != "auto":
         p.add(p.flags.source("ipv6"), text, "use auto, on or off")
         return False
-    return detect(p.flags.bool("dual_stack"))
+    return detect(p.flags.flag("dual_stack"))
 
 
-def _capture(p: _Problems, environ: Mapping[str, str], detect: Callable[[bool], bool]) -> CaptureConfig:
+def _capture(
+    p: _Problems, environ: Mapping[str, str], detect: Callable[[bool], bool]
+) -> CaptureConfig:
     uids = _proxy_uids(p, environ)
-    gid_text = p.flags.str("proxy_gid")
+    gid_text = p.flags.text("proxy_gid")
     gids = _ids(p, p.flags.source("proxy_gid"), gid_text, "gid") if gid_text.strip() else uids
     inbound_all, inbound_ports = _ports(p, "istio_inbound_ports", allow_wildcard=True)
-    capture_all_dns = p.flags.bool("capture_all_dns")
+    capture_all_dns = p.flags.flag("capture_all_dns")
     redirect_dns, dns_v4, dns_v6 = _dns(p, capture_all_dns)
     return CaptureConfig(
-        proxy_port=_port(p, "--envoy-port", p.flags.str("envoy_port")),
+        proxy_port=_port(p, "--envoy-port", p.flags.text("envoy_port")),
         inbound_capture_port=_number(p, "inbound_capture_port", 1, 65535),
         inbound_tunnel_port=_number(p, "inbound_tunnel_port", 1, 65535),
         proxy_uids=uids,
@@ -302,7 +304,7 @@ def _capture(p: _Problems, environ: Mapping[str, str], detect: Callable[[bool], 
         capture_all_dns=capture_all_dns,
         dns_servers_v4=dns_v4,
         dns_servers_v6=dns_v6,
-        drop_invalid=p.flags.bool("drop_invalid"),
+        drop_invalid=p.flags.flag("drop_invalid"),
         owner_groups=_owner_groups(p, environ),
         loopback_cidr_v4=_loopback_cidr(p, environ),
         ipv6=_ipv6(p, detect),
@@ -310,7 +312,7 @@ def _capture(p: _Problems, environ: Mapping[str, str], detect: Callable[[bool], 
 
 
 def _choice(p: _Problems, dest: str, allowed: tuple[str, ...]) -> str:
-    text = p.flags.str(dest)
+    text = p.flags.text(dest)
     if text not in allowed:
         p.add(p.flags.source(dest), text, "use one of " + ", ".join(a or "''" for a in allowed))
         return allowed[0]
@@ -322,26 +324,33 @@ def _unsupported(p: _Problems) -> None:
         ("native_nftables", "native nftables is not supported; use --force-iptables-binary nft"),
         ("cni_mode", "CNI mode is not supported; run sidecar-init inside the pod netns"),
     ):
-        if p.flags.bool(dest):
+        if p.flags.flag(dest):
             p.add(p.flags.source(dest), "true", why)
-    if p.flags.str("network_namespace"):
-        p.add(p.flags.source("network_namespace"), p.flags.str("network_namespace"),
-              "not supported; run sidecar-init inside the netns (e.g. ip netns exec)")
+    if p.flags.text("network_namespace"):
+        p.add(
+            p.flags.source("network_namespace"),
+            p.flags.text("network_namespace"),
+            "not supported; run sidecar-init inside the netns (e.g. ip netns exec)",
+        )
 
 
 def _run_options(p: _Problems, environ: Mapping[str, str]) -> RunOptions:
-    timeout = parse_duration(p.flags.str("probe_timeout"))
+    timeout = parse_duration(p.flags.text("probe_timeout"))
     if timeout is None:
-        p.add(p.flags.source("probe_timeout"), p.flags.str("probe_timeout"), "not a duration (e.g. 5s)")
+        p.add(
+            p.flags.source("probe_timeout"),
+            p.flags.text("probe_timeout"),
+            "not a duration (e.g. 5s)",
+        )
     _unsupported(p)
     return RunOptions(
-        dry_run=p.flags.bool("dry_run"),
+        dry_run=p.flags.flag("dry_run"),
         dry_run_file=environ.get("DRY_RUN_FILE_PATH") or None,
-        skip_rule_apply=p.flags.bool("skip_rule_apply"),
-        run_validation=p.flags.bool("run_validation"),
-        reconcile=p.flags.bool("reconcile"),
-        cleanup_only=p.flags.bool("cleanup_only"),
-        force_apply=p.flags.bool("force_apply"),
+        skip_rule_apply=p.flags.flag("skip_rule_apply"),
+        run_validation=p.flags.flag("run_validation"),
+        reconcile=p.flags.flag("reconcile"),
+        cleanup_only=p.flags.flag("cleanup_only"),
+        force_apply=p.flags.flag("force_apply"),
         backend=_choice(p, "backend", ("auto", "iptc", "restore")),  # type: ignore[arg-type]
         binary=_choice(p, "force_iptables_binary", ("", "legacy", "nft")),  # type: ignore[arg-type]
         probe_port=_number(p, "iptables_probe_port", 1, 65535),

@@ -40,8 +40,10 @@ def legacy_table_available(family: Family, table: str = "nat") -> bool:
     with sock:
         rc = libc.getsockopt(sock.fileno(), _LEVEL[family], _SO_GET_INFO, buf, ctypes.byref(size))
     if rc != 0:
-        logger.debug("legacy %s probe (IPv%d): %s", table, family, errno.errorcode.get(ctypes.get_errno()))
-    return rc == 0
+        logger.debug(
+            "legacy %s probe (IPv%d): %s", table, family, errno.errorcode.get(ctypes.get_errno())
+        )
+    return bool(rc == 0)
 
 
 def _variant(binary: Binary, families: tuple[Family, ...]) -> str:

@@ -6,7 +6,7 @@ Only :func:`init.cli.main` turns these into a one-line message on stderr and an 
     ├── ConfigError                (2)   a flag or environment value is invalid
     ├── BackendUnavailableError    (3)   no usable iptables backend in this kernel or image
     ├── ApplyError                 (4)   the kernel refused the rules; nothing was left half-applied
-    ├── DriftError                 (5)   foreign or stale capture rules present; rerun with --reconcile
+    ├── DriftError                 (5)   stale capture rules present; rerun with --reconcile
     └── ValidationFailedError      (126) rules are in place but traffic is not redirected
 """
 

@@ -78,7 +78,9 @@ FLAGS: tuple[FlagSpec, ...] = (
     _f("redirect-dns", None, False, envs=("REDIRECT_DNS", "ISTIO_META_DNS_CAPTURE")),
     _f("capture-all-dns", None, False, help="capture :53 to any destination"),
     _f("drop-invalid", None, False, envs=("DROP_INVALID", "INVALID_DROP")),
-    _f("dual-stack", None, False, envs=("DUAL_STACK", "ISTIO_DUAL_STACK", "ISTIO_AGENT_DUAL_STACK")),
+    _f(
+        "dual-stack", None, False, envs=("DUAL_STACK", "ISTIO_DUAL_STACK", "ISTIO_AGENT_DUAL_STACK")
+    ),
     _f("network-namespace", None, "", help="CNI mode netns (not supported: run inside the netns)"),
     _f("cni-mode", None, False, help="CNI host-filesystem mode (not supported)"),
     _f("reconcile", None, False, help="on drift, remove our rules and apply again"),
@@ -107,12 +109,12 @@ class FlagValues:
     values: Mapping[str, str | bool]
     sources: Mapping[str, str]
 
-    def str(self, dest: str) -> str:
+    def text(self, dest: str) -> str:
         value = self.values[dest]
         assert isinstance(value, str)
         return value
 
-    def bool(self, dest: str) -> bool:
+    def flag(self, dest: str) -> bool:
         return bool(self.values[dest])
 
     def source(self, dest: str) -> str:

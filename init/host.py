@@ -29,9 +29,7 @@ def ipv4_addresses() -> list[ipaddress.IPv4Address]:
         request = struct.pack("iL", len(buf), addr)
         length = struct.unpack("iL", fcntl.ioctl(sock.fileno(), _SIOCGIFCONF, request))[0]
     raw = buf.tobytes()[:length]
-    return [
-        ipaddress.IPv4Address(raw[i + 20 : i + 24]) for i in range(0, length, _IFREQ_SIZE)
-    ]
+    return [ipaddress.IPv4Address(raw[i + 20 : i + 24]) for i in range(0, length, _IFREQ_SIZE)]
 
 
 def ipv6_global_addresses(path: str = _IF_INET6) -> list[ipaddress.IPv6Address]:

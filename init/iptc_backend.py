@@ -19,7 +19,7 @@ import os
 import sys
 import sysconfig
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from init.config import Family
@@ -62,11 +62,11 @@ def _find_library(name: str) -> str | None:
 @contextlib.contextmanager
 def _fast_import_environment() -> Iterator[None]:
     """Patch find_library and shadow distutils (python-iptables' only use: a site path)."""
-    original: Callable[[str], str | None] = ctypes.util.find_library
+    original = ctypes.util.find_library
     stub = types.ModuleType("distutils")
     stub_sysconfig = types.ModuleType("distutils.sysconfig")
-    stub_sysconfig.get_python_lib = lambda *a, **k: sysconfig.get_path("purelib")  # type: ignore[attr-defined]
-    stub.sysconfig = stub_sysconfig  # type: ignore[attr-defined]
+    setattr(stub_sysconfig, "get_python_lib", lambda *a, **k: sysconfig.get_path("purelib"))  # noqa: B010
+    setattr(stub, "sysconfig", stub_sysconfig)  # noqa: B010
     shadow = "distutils" not in sys.modules
     if shadow:
         sys.modules["distutils"], sys.modules["distutils.sysconfig"] = stub, stub_sysconfig
@@ -166,7 +166,9 @@ def _commit_table(iptc: Any, family: Family, plan: Plan, table: Table) -> None:
     try:
         handle = _table(iptc, family, table)
     except iptc.IPTCError as exc:
-        raise BackendUnavailableError(f"legacy IPv{family} {table} table unavailable: {exc}") from exc
+        raise BackendUnavailableError(
+            f"legacy IPv{family} {table} table unavailable: {exc}"
+        ) from exc
     handle.autocommit = False
     try:
         for attempt in range(1, ATTEMPTS + 1):

@@ -169,7 +169,20 @@ def _owner_rules(b: _Builder, option: str, owners: Iterable[str], dns: bool, mul
         hairpin = ("-o", "lo", "!", "-d", b.loopback, "-p", "tcp", *skip_ports)
         b.add("nat", OUTPUT, *hairpin, "-m", "owner", option, owner, "-j", IN_REDIRECT)
         if not c.outbound_include.has_loopback:
-            b.add("nat", OUTPUT, "-o", "lo", *not_dns, "-m", "owner", "!", option, owner, "-j", "RETURN")
+            b.add(
+                "nat",
+                OUTPUT,
+                "-o",
+                "lo",
+                *not_dns,
+                "-m",
+                "owner",
+                "!",
+                option,
+                owner,
+                "-j",
+                "RETURN",
+            )
         b.add("nat", OUTPUT, "-m", "owner", option, owner, "-j", "RETURN")
 
 
@@ -197,13 +210,57 @@ def _dns_nat(b: _Builder) -> None:
         b.add("nat", OUTPUT, "-j", OUTPUT_DNS)
     to_agent = ("-j", "REDIRECT")
     if c.capture_all_dns:
-        b.add("nat", OUTPUT_DNS, "-p", "tcp", "--dport", DNS_PORT, *to_agent, "--to-ports", AGENT_DNS_PORT)
-        b.add("nat", OUTPUT_DNS, "-p", "udp", "--dport", DNS_PORT, *to_agent, "--to-port", AGENT_DNS_PORT)
+        b.add(
+            "nat",
+            OUTPUT_DNS,
+            "-p",
+            "tcp",
+            "--dport",
+            DNS_PORT,
+            *to_agent,
+            "--to-ports",
+            AGENT_DNS_PORT,
+        )
+        b.add(
+            "nat",
+            OUTPUT_DNS,
+            "-p",
+            "udp",
+            "--dport",
+            DNS_PORT,
+            *to_agent,
+            "--to-port",
+            AGENT_DNS_PORT,
+        )
         return
     for s in servers:
-        b.add("nat", OUTPUT_DNS, "-p", "tcp", "--dport", DNS_PORT, "-d", s, *to_agent, "--to-ports", AGENT_DNS_PORT)
+        b.add(
+            "nat",
+            OUTPUT_DNS,
+            "-p",
+            "tcp",
+            "--dport",
+            DNS_PORT,
+            "-d",
+            s,
+            *to_agent,
+            "--to-ports",
+            AGENT_DNS_PORT,
+        )
     for s in servers:
-        b.add("nat", OUTPUT_DNS, "-p", "udp", "--dport", DNS_PORT, "-d", s, *to_agent, "--to-port", AGENT_DNS_PORT)
+        b.add(
+            "nat",
+            OUTPUT_DNS,
+            "-p",
+            "udp",
+            "--dport",
+            DNS_PORT,
+            "-d",
+            s,
+            *to_agent,
+            "--to-port",
+            AGENT_DNS_PORT,
+        )
 
 
 def _dns_zones(b: _Builder) -> None:
@@ -213,7 +270,19 @@ def _dns_zones(b: _Builder) -> None:
     for option, owner in owners:
         mine = ("-m", "owner", option, owner)
         b.add("raw", OUTPUT_DNS, "-p", "udp", "--dport", DNS_PORT, *mine, "-j", "CT", "--zone", "1")
-        b.add("raw", OUTPUT_DNS, "-p", "udp", "--sport", AGENT_DNS_PORT, *mine, "-j", "CT", "--zone", "2")
+        b.add(
+            "raw",
+            OUTPUT_DNS,
+            "-p",
+            "udp",
+            "--sport",
+            AGENT_DNS_PORT,
+            *mine,
+            "-j",
+            "CT",
+            "--zone",
+            "2",
+        )
     if c.capture_all_dns:
         b.add("raw", "PREROUTING", "-j", INBOUND)
         b.add("raw", OUTPUT_DNS, "-p", "udp", "--dport", DNS_PORT, "-j", "CT", "--zone", "2")
@@ -223,7 +292,9 @@ def _dns_zones(b: _Builder) -> None:
     if servers:
         b.add("raw", "PREROUTING", "-j", INBOUND)
     for s in servers:
-        b.add("raw", OUTPUT_DNS, "-p", "udp", "--dport", DNS_PORT, "-d", s, "-j", "CT", "--zone", "2")
+        b.add(
+            "raw", OUTPUT_DNS, "-p", "udp", "--dport", DNS_PORT, "-d", s, "-j", "CT", "--zone", "2"
+        )
         b.add("raw", INBOUND, "-p", "udp", "--sport", DNS_PORT, "-s", s, "-j", "CT", "--zone", "1")
 
 
@@ -264,16 +335,67 @@ def _outbound_include(b: _Builder) -> None:
 def _tproxy_marks(b: _Builder) -> None:
     c = b.config
     mark, lo_out = str(c.tproxy_mark), ("!", "-d", b.loopback, "-p", "tcp", "-o", "lo")
-    b.add("mangle", "PREROUTING", "-p", "tcp", "-m", "mark", "--mark", mark, "-j", "CONNMARK", "--save-mark")
+    b.add(
+        "mangle",
+        "PREROUTING",
+        "-p",
+        "tcp",
+        "-m",
+        "mark",
+        "--mark",
+        mark,
+        "-j",
+        "CONNMARK",
+        "--save-mark",
+    )
     b.add("mangle", "OUTPUT", "-p", "tcp", "-o", "lo", "-m", "mark", "--mark", mark, "-j", "RETURN")
     owners = [("--uid-owner", u) for u in c.proxy_uids] + [("--gid-owner", g) for g in c.proxy_gids]
     for option, owner in owners:
-        b.add("mangle", "OUTPUT", *lo_out, "-m", "owner", option, owner, "-j", "MARK", "--set-mark", OUTBOUND_MARK)
-    b.add("mangle", "OUTPUT", "-p", "tcp", "-m", "connmark", "--mark", mark, "-j", "CONNMARK", "--restore-mark")
+        b.add(
+            "mangle",
+            "OUTPUT",
+            *lo_out,
+            "-m",
+            "owner",
+            option,
+            owner,
+            "-j",
+            "MARK",
+            "--set-mark",
+            OUTBOUND_MARK,
+        )
+    b.add(
+        "mangle",
+        "OUTPUT",
+        "-p",
+        "tcp",
+        "-m",
+        "connmark",
+        "--mark",
+        mark,
+        "-j",
+        "CONNMARK",
+        "--restore-mark",
+    )
     b.insert("mangle", INBOUND, 1, "-p", "tcp", "-m", "mark", "--mark", mark, "-j", "RETURN")
     source = INBOUND_PASSTHROUGH_SOURCE[b.family]
     b.insert("mangle", INBOUND, 2, "-p", "tcp", "-s", source, "-i", "lo", "-j", "RETURN")
-    b.insert("mangle", INBOUND, 3, "-p", "tcp", "-i", "lo", "-m", "mark", "!", "--mark", OUTBOUND_MARK, "-j", "RETURN")
+    b.insert(
+        "mangle",
+        INBOUND,
+        3,
+        "-p",
+        "tcp",
+        "-i",
+        "lo",
+        "-m",
+        "mark",
+        "!",
+        "--mark",
+        OUTBOUND_MARK,
+        "-j",
+        "RETURN",
+    )
 
 
 def build_plan(config: CaptureConfig, family: Family) -> Plan:

@@ -37,7 +37,7 @@ class Binaries:
         """Raise BackendUnavailableError when a needed program is not on PATH."""
         for family in families:
             for verb in ("save", "restore"):
-                name = self.program(family, verb)  # type: ignore[arg-type]
+                name = self.program(family, verb)
                 if shutil.which(name) is None:
                     raise BackendUnavailableError(
                         f"{name} not found on PATH: install the iptables package "

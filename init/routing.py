@@ -52,12 +52,21 @@ def _with_netlink(iproute: Any, config: CaptureConfig) -> None:
     domains: dict[Family, int] = {4: socket.AF_INET, 6: socket.AF_INET6}
     for family in config.families if config.tproxy else ():
         table = config.tproxy_route_table
-        _ignore_exists(iproute.rule, "add", family=domains[family], fwmark=config.tproxy_mark, table=table)
+        _ignore_exists(
+            iproute.rule, "add", family=domains[family], fwmark=config.tproxy_mark, table=table
+        )
         dst, scope = ("0.0.0.0", 254) if family == 4 else ("::", 0)  # 254: RT_SCOPE_HOST
         _ignore_exists(iproute.route, "add", dst=dst, dst_len=0, type="local", oif=lo, table=table,
                        family=domains[family], scope=scope)  # fmt: skip
     if config.ipv6:
-        _ignore_exists(iproute.addr, "add", index=lo, address=PASSTHROUGH_V6, prefixlen=128, family=socket.AF_INET6)
+        _ignore_exists(
+            iproute.addr,
+            "add",
+            index=lo,
+            address=PASSTHROUGH_V6,
+            prefixlen=128,
+            family=socket.AF_INET6,
+        )
 
 
 def configure(config: CaptureConfig) -> None:

@@ -76,7 +76,9 @@ def _owner(option: str, name: str) -> str:
     if name.isdigit():
         return name
     try:
-        return str(pwd.getpwnam(name).pw_uid if option == "--uid-owner" else grp.getgrnam(name).gr_gid)
+        return str(
+            pwd.getpwnam(name).pw_uid if option == "--uid-owner" else grp.getgrnam(name).gr_gid
+        )
     except KeyError:
         return name
 

@@ -87,7 +87,9 @@ def _serve(socks: list[socket.socket], family: Family, probe_port: int, deadline
             conn, _ = sock.accept()
             with conn:
                 port = original_port(conn, family)
-            logger.debug("validation: accepted on %d, original port %d", sock.getsockname()[1], port)
+            logger.debug(
+                "validation: accepted on %d, original port %d", sock.getsockname()[1], port
+            )
             if port == probe_port:
                 return True
     return False

@@ -31,7 +31,6 @@ import socket
 import struct
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,31 +54,51 @@ class Netns:
     name: str
     processes: list[subprocess.Popen[str]] = field(default_factory=list)
 
-    def command(self, argv: Sequence[str], uid: int | None = None, gid: int | None = None) -> list[str]:
+    def command(
+        self, argv: Sequence[str], uid: int | None = None, gid: int | None = None
+    ) -> list[str]:
         prefix = ["ip", "netns", "exec", self.name]
         if uid is not None or gid is not None:
-            ids = [f"--reuid={uid if uid is not None else 0}", f"--regid={gid if gid is not None else 0}"]
+            ids = [
+                f"--reuid={uid if uid is not None else 0}",
+                f"--regid={gid if gid is not None else 0}",
+            ]
             prefix += ["setpriv", *ids, "--clear-groups"]
         return prefix + list(argv)
 
     def run(
-        self, argv: Sequence[str], uid: int | None = None, gid: int | None = None, check: bool = True,
-        input: str | None = None, env: dict[str, str] | None = None, timeout: float = 60,
-    ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        self,
+        argv: Sequence[str],
+        uid: int | None = None,
+        gid: int | None = None,
+        check: bool = True,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             self.command(argv, uid, gid), capture_output=True, text=True, check=check,
             input=input, env=env, timeout=timeout,
         )  # fmt: skip
 
-    def spawn(self, argv: Sequence[str], uid: int | None = None, gid: int | None = None) -> subprocess.Popen[str]:
+    def spawn(
+        self, argv: Sequence[str], uid: int | None = None, gid: int | None = None
+    ) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
             self.command(argv, uid, gid), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         self.processes.append(proc)
         return proc
 
-    def serve(self, role: str, ports: Sequence[int], uid: int = 0, gid: int = 0,
-              udp_ports: Sequence[int] = (), transparent: bool = False) -> subprocess.Popen[str]:  # fmt: skip
+    def serve(
+        self,
+        role: str,
+        ports: Sequence[int],
+        uid: int = 0,
+        gid: int = 0,
+        udp_ports: Sequence[int] = (),
+        transparent: bool = False,
+    ) -> subprocess.Popen[str]:
         argv = [PYTHON, SCRIPT, "serve", role, ",".join(map(str, ports))]
         if udp_ports:
             argv += ["--udp", ",".join(map(str, udp_ports))]
@@ -91,7 +110,9 @@ class Netns:
         line = proc.stdout.readline() if ready else ""
         if line.strip() != "READY":
             proc.kill()
-            raise RuntimeError(f"{role} server did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}")
+            raise RuntimeError(
+                f"{role} server did not start: {line!r} {proc.stderr.read() if proc.stderr else ''}"
+            )
         return proc
 
     def connect(self, host: str, port: int, uid: int = 0, gid: int = 0, bind: str | None = None,
@@ -196,7 +217,9 @@ def _listeners(ports: list[int], udp: list[int], transparent: bool) -> list[sock
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 if transparent:
                     level = socket.SOL_IP if family == socket.AF_INET else socket.IPPROTO_IPV6
-                    sock.setsockopt(level, socket.IP_TRANSPARENT if family == socket.AF_INET else 75, 1)
+                    sock.setsockopt(
+                        level, socket.IP_TRANSPARENT if family == socket.AF_INET else 75, 1
+                    )
                 sock.bind((host, port))
                 if kind == socket.SOCK_STREAM:
                     sock.listen(64)
@@ -274,7 +297,9 @@ def _main(argv: Sequence[str]) -> None:
         ints = [int(p) for p in args.ports.split(",") if p]
         serve(args.role, ints, [int(p) for p in args.udp.split(",") if p], args.transparent)
     else:
-        print(json.dumps(client(args.host, args.port, args.bind, args.udp, args.timeout)), flush=True)
+        print(
+            json.dumps(client(args.host, args.port, args.bind, args.udp, args.timeout)), flush=True
+        )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ APP_UID = 1000
 PROXY_UID = 1337
 
 
-def sidecar_init(ns: Netns, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def sidecar_init(
+    ns: Netns, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return ns.run([sys.executable, "-m", "init", *args], check=False, env=environ)
 

@@ -64,7 +64,7 @@ def test_every_short_and_long_flag_is_accepted() -> None:
         if spec.short:
             parser_argv += [f"-{spec.short}", "x"] if not spec.is_bool else [f"-{spec.short}"]
     values = parse_flags(parser_argv, {})
-    assert values.str("envoy_port") == "x" and values.bool("dry_run")
+    assert values.text("envoy_port") == "x" and values.flag("dry_run")
 
 
 def test_unknown_flag_names_the_flag() -> None:
@@ -147,7 +147,9 @@ def test_unsupported_modes_are_refused_not_ignored(flag: str) -> None:
         _config([flag])
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("5s", 5.0), ("1m30s", 90.0), ("250ms", 0.25), ("0", 0.0)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("5s", 5.0), ("1m30s", 90.0), ("250ms", 0.25), ("0", 0.0)]
+)
 def test_go_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 

@@ -73,7 +73,12 @@ def test_drift_is_reported_and_reconcile_repairs(ns: Netns, backend: str) -> Non
 def test_cleanup_only_leaves_exactly_the_foreign_rules(ns: Netns, backend: str) -> None:
     _foreign(ns)
     before = _both(ns)
-    assert sidecar_init(ns, *INJECTED, *RICH, "--redirect-dns", "--capture-all-dns", "--backend", backend).returncode == 0
+    assert (
+        sidecar_init(
+            ns, *INJECTED, *RICH, "--redirect-dns", "--capture-all-dns", "--backend", backend
+        ).returncode
+        == 0
+    )
     assert istio_lines(save(ns, "iptables-legacy-save"))
     cleanup = sidecar_init(ns, *INJECTED, *RICH, "--cleanup-only", "--backend", backend)
     assert cleanup.returncode == 0, cleanup.stderr
@@ -96,7 +101,16 @@ def test_mid_apply_failure_leaves_tables_as_before(ns: Netns, backend: str) -> N
 CASES = {
     "default": (*INJECTED, "--ipv6", "on"),
     "rich": (*INJECTED, *RICH, "--redirect-dns", "--capture-all-dns"),
-    "kube-virt": ("-k", "eth1,eth2", "-i", "10.0.0.0/8,2001:db8::/32", "-b", "80,443", "--ipv6", "on"),
+    "kube-virt": (
+        "-k",
+        "eth1,eth2",
+        "-i",
+        "10.0.0.0/8,2001:db8::/32",
+        "-b",
+        "80,443",
+        "--ipv6",
+        "on",
+    ),
 }
 
 
@@ -118,7 +132,9 @@ def test_validation_passes_with_rules_and_fails_with_126_without() -> None:
         assert ok.returncode == 0, ok.stderr
         assert "validation passed" in ok.stderr
     with pod_and_peer() as topo:
-        bad = sidecar_init(topo.pod, *INJECTED, "--skip-rule-apply", "--run-validation", "--probe-timeout", "1s")
+        bad = sidecar_init(
+            topo.pod, *INJECTED, "--skip-rule-apply", "--run-validation", "--probe-timeout", "1s"
+        )
         assert bad.returncode == 126
         assert "ValidationFailedError" in bad.stderr and "iptables-save" in bad.stderr
 

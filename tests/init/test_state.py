@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (SAVED holds iptables-save lines verbatim)
 """Comparing saved kernel state with a plan, and the cleanup/reconcile restore text."""
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def test_target_defaults_and_hex_marks_normalise() -> None:
     ours = "! -d 127.0.0.1/32 -p tcp -j TPROXY --tproxy-mark 1337/0xffffffff --on-port 15006"
     saved = "! -d 127.0.0.1/32 -p tcp -j TPROXY --on-port 15006 --on-ip 0.0.0.0 --tproxy-mark 0x539/0xffffffff"
     assert rule_key(ours.split()) == rule_key(saved.split())
-    assert rule_key("-j MARK --set-mark 1338".split()) == rule_key("-j MARK --set-xmark 0x53a/0xffffffff".split())
+    assert rule_key("-j MARK --set-mark 1338".split()) == rule_key(
+        "-j MARK --set-xmark 0x53a/0xffffffff".split()
+    )
 
 
 def test_equivalent_when_saved_matches_plan() -> None:
@@ -63,7 +66,13 @@ def test_equivalent_when_saved_matches_plan() -> None:
 
 
 def test_clean_when_nothing_of_ours() -> None:
-    assert compare(parse_save("*nat\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -j RETURN\nCOMMIT\n"), build_plan(DEFAULT, 4)) == "clean"
+    assert (
+        compare(
+            parse_save("*nat\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -j RETURN\nCOMMIT\n"),
+            build_plan(DEFAULT, 4),
+        )
+        == "clean"
+    )
 
 
 def test_drift_on_missing_rule_or_duplicate_jump() -> None:
@@ -74,7 +83,9 @@ def test_drift_on_missing_rule_or_duplicate_jump() -> None:
 
 
 def test_foreign_rules_in_builtin_chains_do_not_count() -> None:
-    foreign = SAVED.replace("-A OUTPUT -j ISTIO_OUTPUT\n", "-A OUTPUT -j ISTIO_OUTPUT\n-A OUTPUT -p udp -j RETURN\n")
+    foreign = SAVED.replace(
+        "-A OUTPUT -j ISTIO_OUTPUT\n", "-A OUTPUT -j ISTIO_OUTPUT\n-A OUTPUT -p udp -j RETURN\n"
+    )
     assert compare(parse_save(foreign), build_plan(DEFAULT, 4)) == "equivalent"
 
 

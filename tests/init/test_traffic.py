@@ -37,7 +37,9 @@ def redirect_pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]
                 "--redirect-dns", "--resolv-conf", str(resolv), "--dual-stack")  # fmt: skip
         done = sidecar_init(topo.pod, *args)
         assert done.returncode == 0, done.stderr
-        topo.pod.serve("proxy", [15001, 15006, 15053], uid=PROXY_UID, gid=PROXY_UID, udp_ports=[15053])
+        topo.pod.serve(
+            "proxy", [15001, 15006, 15053], uid=PROXY_UID, gid=PROXY_UID, udp_ports=[15053]
+        )
         topo.pod.serve("app", [8080, 15021], uid=APP_UID, gid=APP_UID)
         topo.peer.serve("remote", [REMOTE, EXCLUDED_PORT, 53], udp_ports=[53])
         yield topo
@@ -48,7 +50,9 @@ def test_ipv6_was_detected_from_the_pod_address_with_dual_stack(redirect_pod: To
 
 
 @pytest.mark.parametrize("family", [4, 6])
-def test_inbound_to_app_port_lands_on_15006_with_original_destination(redirect_pod: Topology, family: int) -> None:
+def test_inbound_to_app_port_lands_on_15006_with_original_destination(
+    redirect_pod: Topology, family: int
+) -> None:
     pod = redirect_pod.pod4 if family == 4 else redirect_pod.pod6
     reply = redirect_pod.peer.connect(pod, 8080)
     assert _landed(reply) == ("proxy", 15006)
@@ -62,7 +66,9 @@ def test_excluded_inbound_port_reaches_the_app(redirect_pod: Topology, family: i
 
 
 @pytest.mark.parametrize("family", [4, 6])
-def test_outbound_from_app_lands_on_15001_with_original_destination(redirect_pod: Topology, family: int) -> None:
+def test_outbound_from_app_lands_on_15001_with_original_destination(
+    redirect_pod: Topology, family: int
+) -> None:
     peer = redirect_pod.peer4 if family == 4 else redirect_pod.peer6
     reply = redirect_pod.pod.connect(peer, REMOTE, uid=APP_UID, gid=APP_UID)
     assert _landed(reply) == ("proxy", 15001)
@@ -78,7 +84,10 @@ def test_proxy_uid_and_gid_bypass(redirect_pod: Topology, uid: int, gid: int, fa
 
 @pytest.mark.parametrize("target", [EXCLUDED4, EXCLUDED6])
 def test_excluded_cidr_bypasses(redirect_pod: Topology, target: str) -> None:
-    assert _landed(redirect_pod.pod.connect(target, REMOTE, uid=APP_UID, gid=APP_UID)) == ("remote", REMOTE)
+    assert _landed(redirect_pod.pod.connect(target, REMOTE, uid=APP_UID, gid=APP_UID)) == (
+        "remote",
+        REMOTE,
+    )
 
 
 @pytest.mark.parametrize("family", [4, 6])
@@ -89,9 +98,14 @@ def test_excluded_outbound_port_bypasses(redirect_pod: Topology, family: int) ->
 
 
 @pytest.mark.parametrize("family", [4, 6])
-def test_app_to_itself_over_loopback_and_pod_ip_is_not_captured(redirect_pod: Topology, family: int) -> None:
+def test_app_to_itself_over_loopback_and_pod_ip_is_not_captured(
+    redirect_pod: Topology, family: int
+) -> None:
     for host in ("127.0.0.1", redirect_pod.pod4) if family == 4 else ("::1", redirect_pod.pod6):
-        assert _landed(redirect_pod.pod.connect(host, 8080, uid=APP_UID, gid=APP_UID)) == ("app", 8080)
+        assert _landed(redirect_pod.pod.connect(host, 8080, uid=APP_UID, gid=APP_UID)) == (
+            "app",
+            8080,
+        )
 
 
 @pytest.mark.parametrize("family", [4, 6])
@@ -103,7 +117,9 @@ def test_proxy_to_pod_ip_hairpins_to_inbound(redirect_pod: Topology, family: int
 
 
 @pytest.mark.parametrize("family", [4, 6])
-def test_inbound_passthrough_from_127_0_0_6_reaches_the_app(redirect_pod: Topology, family: int) -> None:
+def test_inbound_passthrough_from_127_0_0_6_reaches_the_app(
+    redirect_pod: Topology, family: int
+) -> None:
     pod, source = (redirect_pod.pod4, "127.0.0.6") if family == 4 else (redirect_pod.pod6, "::6")
     reply = redirect_pod.pod.connect(pod, 8080, uid=PROXY_UID, gid=PROXY_UID, bind=source)
     assert _landed(reply) == ("app", 8080)
