@@ -6,14 +6,13 @@ routing) -> optional validation. See :mod:`init.errors` for the exit codes.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
 import time
 from collections.abc import Sequence
 
-from init import apply, detect, routing, validation
+from init import apply, detect
 from init.config import CaptureConfig, RunOptions, build_config
 from init.errors import InitError
 from init.flags import FlagValues, parse_flags
@@ -29,6 +28,8 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        import json
+
         entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
                  "level": record.levelname.lower(), "msg": record.getMessage()}  # fmt: skip
         return json.dumps(entry)
@@ -80,7 +81,10 @@ def _apply(capture: CaptureConfig, options: RunOptions, plans: tuple[Plan, ...])
     logger.info("%s with %s", outcome.action, backend.name)
     if options.cleanup_only:
         return
-    routing.configure(capture)
+    if capture.tproxy or capture.ipv6:
+        from init import routing  # pyroute2 only when needed
+
+        routing.configure(capture)
     _log_plans(plans)
 
 
@@ -93,6 +97,8 @@ def run(capture: CaptureConfig, options: RunOptions) -> None:
     if not options.skip_rule_apply:
         _apply(capture, options, plans)
     if options.run_validation and not options.cleanup_only:
+        from init import validation
+
         validation.run_validation(capture, options.probe_port, options.probe_timeout)
 
 

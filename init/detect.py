@@ -11,11 +11,14 @@ import ctypes
 import errno
 import logging
 import socket
+from typing import TYPE_CHECKING
 
 from init.config import Binary, Family, RunOptions
 from init.errors import BackendUnavailableError
-from init.iptc_backend import IptcBackend
-from init.restore_backend import RestoreBackend
+
+if TYPE_CHECKING:
+    from init.iptc_backend import IptcBackend
+    from init.restore_backend import RestoreBackend
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +26,6 @@ _SO_GET_INFO = 64  # IPT_SO_GET_INFO == IP6T_SO_GET_INFO
 _GETINFO_SIZE = 84  # struct ipt_getinfo
 _LEVEL = {4: socket.IPPROTO_IP, 6: socket.IPPROTO_IPV6}
 _DOMAIN = {4: socket.AF_INET, 6: socket.AF_INET6}
-
-Backend = IptcBackend | RestoreBackend
 
 
 def legacy_table_available(family: Family, table: str = "nat") -> bool:
@@ -61,15 +62,22 @@ def _unavailable(families: tuple[Family, ...]) -> BackendUnavailableError:
     )
 
 
-def choose_backend(options: RunOptions, families: tuple[Family, ...]) -> Backend:
+def choose_backend(
+    options: RunOptions, families: tuple[Family, ...]
+) -> IptcBackend | RestoreBackend:
     """The backend to use, per --backend and --force-iptables-binary, or by probing."""
     variant = _variant(options.binary, families)
     if variant == "legacy" and not all(legacy_table_available(f) for f in families):
         raise _unavailable(families)
     if options.backend == "iptc" and variant == "nft":
         raise BackendUnavailableError("--backend iptc needs legacy iptables; it cannot drive nft")
+    from init.restore_backend import RestoreBackend
+
+    backend: IptcBackend | RestoreBackend
     if variant == "legacy" and options.backend != "restore":
-        backend: Backend = IptcBackend()
+        from init.iptc_backend import IptcBackend
+
+        backend = IptcBackend()
     else:
         backend = RestoreBackend("legacy" if variant == "legacy" else "nft")
         backend.binaries.check(families)

@@ -13,12 +13,10 @@ from __future__ import annotations
 import contextlib
 import ctypes.util
 import errno
-import glob
+import functools
 import logging
 import os
 import sys
-import sysconfig
-import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,20 +46,32 @@ def xtables_libdir() -> str | None:
     return None
 
 
+@functools.cache
+def _listing(directory: str) -> tuple[str, ...]:
+    try:
+        return tuple(sorted(os.listdir(directory)))
+    except OSError:
+        return ()
+
+
 def _find_library(name: str) -> str | None:
-    """``ctypes.util.find_library`` without forking ldconfig or gcc."""
+    """``ctypes.util.find_library`` without forking ldconfig or gcc: ``lib<name>.so.<N>``."""
     if name == "c":
         return "libc.so.6"
+    prefix = f"lib{name}.so."
     for base in LIB_DIRS:
-        found = sorted(glob.glob(os.path.join(base, f"lib{name}.so.*")))
-        if found:
-            return found[0]
+        for entry in _listing(base):
+            if entry.startswith(prefix):
+                return os.path.join(base, entry)
     return None
 
 
 @contextlib.contextmanager
 def _fast_import_environment() -> Iterator[None]:
     """Patch find_library and shadow distutils (python-iptables' only use: a site path)."""
+    import sysconfig
+    import types
+
     original = ctypes.util.find_library
     stub = types.ModuleType("distutils")
     stub_sysconfig = types.ModuleType("distutils.sysconfig")
