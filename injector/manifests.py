@@ -17,6 +17,7 @@ from typing import Any
 
 import jsonpatch
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
@@ -135,7 +136,24 @@ def _object(obj: Any, index: str, injector: Injector, reports: list[Report], inj
     if not (inject and outcome.injected and outcome.patch):  # type: ignore[union-attr]
         return False
     jsonpatch.apply_patch(template, outcome.patch, in_place=True)  # type: ignore[union-attr]
+    _block_style_for_new_content(template)
     return True
+
+
+def _block_style_for_new_content(node: Any) -> bool:
+    """Flow collections (``[{...}]``) that received our new objects switch to block style.
+
+    Returns whether ``node`` holds new content, so untouched flow collections stay as written.
+    """
+    if isinstance(node, CommentedMap | CommentedSeq):
+        children = node.values() if isinstance(node, CommentedMap) else node
+        new = False
+        for child in children:
+            new |= _block_style_for_new_content(child)
+        if new:
+            node.fa.set_block_style()
+        return new
+    return isinstance(node, dict | list)
 
 
 def _template(obj: Any, kind: str, index: str, label: str) -> Any:
