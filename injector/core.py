@@ -98,14 +98,18 @@ class Injector:
         metadata, spec, previous = reinjection.strip(metadata, spec, target_port)
         recorded = overrides.recorded(metadata.get("annotations") or {})
         spec = overrides.reinsert(spec, recorded)
-        user_spec = spec
         workload = params.workload or identity.from_pod(metadata, namespace)
-        stripped = {"metadata": {**metadata, "namespace": namespace}, "spec": spec}
-        settings = context.settings(stripped, config, workload, params.namespace_annotations)
+        meta = {**metadata, "namespace": namespace}
+        settings = context.settings({"metadata": meta}, config, workload, params.namespace_annotations)
+        if settings.native_sidecar:
+            # Where a re-injection will find the user's istio-proxy (recorded as an init
+            # container): templates must see the same pod on every pass.
+            spec = overrides.move_proxy_to_init(spec)
+        user_spec = spec
+        stripped = {"metadata": meta, "spec": spec}
         names = self._templates(metadata.get("annotations") or {})
         partials = self._render(names, stripped, settings, params)
-        base_spec = overrides.move_proxy_to_init(spec) if settings.native_sidecar else spec
-        merged: dict[str, Any] = {**pod, "metadata": metadata, "spec": base_spec}
+        merged: dict[str, Any] = {**pod, "metadata": metadata, "spec": spec}
         template_pod: dict[str, Any] = {}
         for partial in partials:
             template_pod = merge.merge(template_pod, partial)
@@ -226,7 +230,9 @@ def inject(pod: Any, config: InjectorConfig, params: InjectionParams | None = No
 def _read_pod(pod: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     if not isinstance(pod, Mapping):
         raise InvalidPodError("the object is not a pod: expected a JSON object")
-    metadata = pod.get("metadata") or {}
+    metadata = pod.get("metadata")
+    if metadata is None:
+        metadata = {}
     spec = pod.get("spec")
     if not isinstance(metadata, Mapping):
         raise InvalidPodError("pod metadata must be an object")

@@ -106,7 +106,8 @@ def _document(body: str, index: str, injector: Injector, reports: list[Report], 
     changed = _object(data, index, injector, reports, inject)
     if not changed:
         return body
-    return _dump(data, _map_indent(body), indent, block_seq_indent)
+    dumped = _dump(data, _map_indent(body), indent, block_seq_indent)
+    return dumped.rstrip("\n") + (body[len(body.rstrip()) :] or "\n")  # keep trailing blank lines
 
 
 def _object(obj: Any, index: str, injector: Injector, reports: list[Report], inject: bool) -> bool:

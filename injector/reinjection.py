@@ -52,9 +52,12 @@ def strip(
         if names and spec.get(field_name):
             new_spec[field_name] = [c for c in spec[field_name] if c.get("name") not in names]
     new_annotations = {k: v for k, v in annotations.items() if k != STATUS}
-    if new_annotations.get("prometheus.io/port") == target_port:
-        for key in ("prometheus.io/port", "prometheus.io/path", "prometheus.io/scrape"):
-            new_annotations.pop(key, None)
+    ours = {"prometheus.io/port": target_port, "prometheus.io/path": "/stats/prometheus", "prometheus.io/scrape": "true"}
+    if all(new_annotations.get(k) == v for k, v in ours.items()):
+        # Exactly what the merge writes: put the app's own scrape settings back (Istio strips
+        # on the port alone, which loses a user's own "15020" on re-injection).
+        for key in ours:
+            del new_annotations[key]
         new_annotations.update(_original_scrape(old_proxy))
     new_metadata = {**metadata, "annotations": new_annotations}
     return new_metadata, new_spec, Previous(True, probes.previous(old_proxy))
