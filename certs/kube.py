@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import urllib3
-from kubernetes import client, config, watch
+from kubernetes import client
+from kubernetes import config as _config
+from kubernetes import watch as _watch
 from kubernetes.client.exceptions import ApiException
 
 from certs.errors import (
@@ -28,6 +30,10 @@ from certs.errors import (
 )
 
 logger = logging.getLogger(__name__)
+
+# The client's models and helpers are only partly typed; we pass plain dicts and read models.
+config: Any = _config
+watch: Any = _watch
 
 SECRETS = "secrets"
 MWCS = "mutatingwebhookconfigurations"
@@ -76,8 +82,8 @@ class KubeApi:
     """Thin typed wrappers over ``CoreV1Api`` and ``AdmissionregistrationV1Api``."""
 
     def __init__(self, api_client: Any, *, request_timeout: float = 10.0) -> None:
-        self._core = client.CoreV1Api(api_client)
-        self._admission = client.AdmissionregistrationV1Api(api_client)
+        self._core: Any = client.CoreV1Api(api_client)
+        self._admission: Any = client.AdmissionregistrationV1Api(api_client)
         self._timeout = request_timeout
 
     def read_secret(self, namespace: str, name: str) -> SecretState | None:
@@ -93,9 +99,7 @@ class KubeApi:
         body = _secret_body(namespace, name, data, meta, resource_version=None)
         with _translate("create", SECRETS, name, namespace):
             return _secret_state(
-                self._core.create_namespaced_secret(
-                    namespace, body, _request_timeout=self._timeout
-                )
+                self._core.create_namespaced_secret(namespace, body, _request_timeout=self._timeout)
             )
 
     def replace_secret(
@@ -288,4 +292,6 @@ def _mwc_state(mwc: Any) -> WebhookConfigState:
             bundles[hook.name] = base64.b64decode(raw, validate=True)
         except ValueError:
             bundles[hook.name] = b""
-    return WebhookConfigState(ca_bundles=bundles, resource_version=str(mwc.metadata.resource_version))
+    return WebhookConfigState(
+        ca_bundles=bundles, resource_version=str(mwc.metadata.resource_version)
+    )

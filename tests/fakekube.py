@@ -29,7 +29,7 @@ Semantics kept from the real API server:
 - errors are ``Status`` objects with ``reason``, ``message`` and ``code``.
 
 Knobs: ``outage("refuse" | "503")`` / ``restore()``, ``deny(verb, resource)`` (403 with the
-real message shape), ``compact()``. Every request is recorded in ``requests``.
+real message shape), ``compact()``, ``gate(verb, resource, parties)`` (force a race). Every request is recorded in ``requests``.
 
 Simplification: field ownership is tracked only for ``caBundle``-style leaf fields written by
 apply; applying fewer entries than before does not remove the omitted ones.
@@ -119,7 +119,9 @@ def webhook_config(name: str, webhook_names: list[str], ca_bundle: bytes = b"") 
     return {"metadata": {"name": name}, "webhooks": hooks}
 
 
-def secret(namespace: str, name: str, data: dict[str, bytes], type_: str = "Opaque") -> dict[str, Any]:
+def secret(
+    namespace: str, name: str, data: dict[str, bytes], type_: str = "Opaque"
+) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": namespace},
         "type": type_,
@@ -138,6 +140,7 @@ class FakeKube:
         self._oldest_rv = 0  # watches from an rv below this get 410 Gone
         self._rv = 100
         self._denied: set[tuple[str, str]] = set()
+        self._gates: dict[tuple[str, str], threading.Barrier] = {}
         self._mode: Literal["up", "503", "refuse"] = "up"
         self._server: ThreadingHTTPServer | None = None
         self._conns: set[socket.socket] = set()
@@ -156,7 +159,9 @@ class FakeKube:
         server.daemon_threads = True
         self.port = server.server_address[1]
         self._server = server
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -204,6 +209,11 @@ class FakeKube:
         """Make RBAC refuse ``verb`` on ``resource`` with 403 Forbidden."""
         self._denied.add((verb, resource))
 
+    def gate(self, verb: str, resource: str, parties: int) -> None:
+        """Hold the next ``parties`` ``verb`` requests on ``resource`` until all have arrived,
+        then let them race (once). Makes create/update races deterministic."""
+        self._gates[(verb, resource)] = threading.Barrier(parties, timeout=10)
+
     def allow(self, verb: str, resource: str) -> None:
         self._denied.discard((verb, resource))
 
@@ -250,10 +260,16 @@ class FakeKube:
         resource, namespace, name = _route(parts.path)
         verb = _verb(method, name, query)
         if self._mode == "503":
-            raise ApiError(503, "ServiceUnavailable", "the server is currently unable to handle the request")
+            raise ApiError(
+                503, "ServiceUnavailable", "the server is currently unable to handle the request"
+            )
         if (verb, resource) in self._denied:
             raise ApiError(403, "Forbidden", _forbidden_message(verb, resource, namespace, name))
         key = (resource, namespace, name)
+        barrier = self._gates.get((verb, resource))
+        if barrier is not None:
+            if barrier.wait() == 0:
+                self._gates.pop((verb, resource), None)
         with self._lock:
             if verb == "get":
                 return 200, self._require(key)
@@ -271,7 +287,9 @@ class FakeKube:
                 return 200, _status(200, "", "deleted", success=True)
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported")
 
-    def watch(self, resource: str, namespace: str, query: dict[str, str]) -> Iterator[dict[str, Any]]:
+    def watch(
+        self, resource: str, namespace: str, query: dict[str, str]
+    ) -> Iterator[dict[str, Any]]:
         """Watch events as dicts; ends after ``timeoutSeconds`` or when the server stops."""
         name = _field_name(query.get("fieldSelector", ""))
         deadline = time.monotonic() + float(query.get("timeoutSeconds", "1800"))
@@ -285,11 +303,18 @@ class FakeKube:
             else:
                 start = int(since)
                 if start + 1 < self._oldest_rv:
-                    yield {"type": "ERROR", "object": _status(410, "Expired", f"too old resource version: {start}")}
+                    yield {
+                        "type": "ERROR",
+                        "object": _status(410, "Expired", f"too old resource version: {start}"),
+                    }
                     return
         while time.monotonic() < deadline and self._server is server and server is not None:
             with self._lock:
-                pending = [e for e in self._events if e.rv > start and _selects(e.key, resource, namespace, name)]
+                pending = [
+                    e
+                    for e in self._events
+                    if e.rv > start and _selects(e.key, resource, namespace, name)
+                ]
                 if not pending:
                     self._lock.wait(min(0.1, max(0.0, deadline - time.monotonic())))
                     continue
@@ -307,7 +332,9 @@ class FakeKube:
 
     def _matching(self, resource: str, namespace: str, name: str | None) -> list[dict[str, Any]]:
         return [
-            copy.deepcopy(o) for k, o in sorted(self._objects.items()) if _selects(k, resource, namespace, name)
+            copy.deepcopy(o)
+            for k, o in sorted(self._objects.items())
+            if _selects(k, resource, namespace, name)
         ]
 
     def _list(self, resource: str, namespace: str, query: dict[str, str]) -> dict[str, Any]:
@@ -327,7 +354,9 @@ class FakeKube:
         meta = obj.setdefault("metadata", {})
         name = meta.get("name", "")
         if meta.get("resourceVersion"):
-            raise ApiError(400, "BadRequest", "resourceVersion should not be set on objects to be created")
+            raise ApiError(
+                400, "BadRequest", "resourceVersion should not be set on objects to be created"
+            )
         key = (resource, namespace, name)
         if key in self._objects:
             raise ApiError(409, "AlreadyExists", f'{resource} "{name}" already exists')
@@ -338,7 +367,9 @@ class FakeKube:
         current = self._require(key)
         meta = obj.setdefault("metadata", {})
         if meta.get("name") != key[2]:
-            raise ApiError(400, "BadRequest", "the name of the object does not match the name on the URL")
+            raise ApiError(
+                400, "BadRequest", "the name of the object does not match the name on the URL"
+            )
         wanted = meta.get("resourceVersion")
         if wanted and wanted != current["metadata"]["resourceVersion"]:
             raise ApiError(
@@ -350,16 +381,24 @@ class FakeKube:
         self._forget_owners(key)
         return self._store(key, obj)
 
-    def _patch(self, key: Key, content_type: str, body: bytes, query: dict[str, str]) -> dict[str, Any]:
+    def _patch(
+        self, key: Key, content_type: str, body: bytes, query: dict[str, str]
+    ) -> dict[str, Any]:
         current = self._require(key)
         media = content_type.split(";")[0].strip()
         if media == "application/merge-patch+json":
             return self._store(key, _merge_patch(current, _json(body)))
         if media != "application/apply-patch+yaml":
-            raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {media}")
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format: {media}",
+            )
         manager = query.get("fieldManager")
         if not manager:
-            raise ApiError(400, "BadRequest", "PATCH requests with apply content type require fieldManager")
+            raise ApiError(
+                400, "BadRequest", "PATCH requests with apply content type require fieldManager"
+            )
         patch = yaml.safe_load(body)
         if not isinstance(patch, dict):
             raise ApiError(400, "BadRequest", "apply patch must be an object")
@@ -381,7 +420,11 @@ class FakeKube:
             for path, value in _leaves(entry, prefix=f"webhooks[{entry.get('name')}]"):
                 owner = self._owners.get((key, path))
                 if not force and owner not in (None, manager) and _lookup(target, path) != value:
-                    raise ApiError(409, "Conflict", f'Apply failed with 1 conflict: conflict with "{owner}": .{path}')
+                    raise ApiError(
+                        409,
+                        "Conflict",
+                        f'Apply failed with 1 conflict: conflict with "{owner}": .{path}',
+                    )
                 self._owners[(key, path)] = manager
             _deep_merge(target, entry)
         return merged
@@ -401,7 +444,9 @@ class FakeKube:
             meta["namespace"] = namespace
         meta["uid"] = existing["metadata"]["uid"] if existing else str(uuid.uuid4())
         meta["creationTimestamp"] = (
-            existing["metadata"]["creationTimestamp"] if existing else datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            existing["metadata"]["creationTimestamp"]
+            if existing
+            else datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         )
         self._rv += 1
         meta["resourceVersion"] = str(self._rv)
@@ -448,7 +493,11 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             resource, namespace, name = _route(parts.path)
             verb = _verb(self.command, name, query)
-            if verb == "watch" and self.kube._mode == "up" and (verb, resource) not in self.kube._denied:
+            if (
+                verb == "watch"
+                and self.kube._mode == "up"
+                and (verb, resource) not in self.kube._denied
+            ):
                 self._record(verb, resource, name, 200)
                 self._stream(self.kube.watch(resource, namespace, query))
                 return
@@ -499,7 +548,9 @@ def _verb(method: str, name: str, query: dict[str, str]) -> str:
         if query.get("watch") in ("true", "1"):
             return "watch"
         return "get" if name else "list"
-    return {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method, method.lower())
+    return {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
+        method, method.lower()
+    )
 
 
 def _forbidden_message(verb: str, resource: str, namespace: str, name: str) -> str:
@@ -544,7 +595,11 @@ def _field_name(selector: str) -> str | None:
 
 
 def _selects(key: Key, resource: str, namespace: str, name: str | None) -> bool:
-    return key[0] == resource and (not namespace or key[1] == namespace) and (name is None or key[2] == name)
+    return (
+        key[0] == resource
+        and (not namespace or key[1] == namespace)
+        and (name is None or key[2] == name)
+    )
 
 
 def _validate(resource: str, obj: dict[str, Any]) -> None:
@@ -557,7 +612,9 @@ def _validate(resource: str, obj: dict[str, Any]) -> None:
             except ValueError:
                 errors.append(f"data[{k}]: Invalid value: illegal base64 data")
         if obj.get("type") == "kubernetes.io/tls":
-            errors += [f"data[{k}]: Required value" for k in ("tls.crt", "tls.key") if k not in data]
+            errors += [
+                f"data[{k}]: Required value" for k in ("tls.crt", "tls.key") if k not in data
+            ]
     else:
         for i, hook in enumerate(obj.get("webhooks") or []):
             errors += [
