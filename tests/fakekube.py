@@ -29,7 +29,8 @@ Semantics kept from the real API server:
 - errors are ``Status`` objects with ``reason``, ``message`` and ``code``.
 
 Knobs: ``outage("refuse" | "503")`` / ``restore()``, ``deny(verb, resource)`` (403 with the
-real message shape), ``compact()``, ``gate(verb, resource, parties)`` (force a race). Every request is recorded in ``requests``.
+real message shape), ``compact()``, ``gate(verb, resource, parties)`` (force a race).
+Every request is recorded in ``requests`` (see ``count``).
 
 Simplification: field ownership is tracked only for ``caBundle``-style leaf fields written by
 apply; applying fewer entries than before does not remove the omitted ones.
@@ -375,8 +376,8 @@ class FakeKube:
             raise ApiError(
                 409,
                 "Conflict",
-                f'Operation cannot be fulfilled on {key[0]} "{key[2]}": the object has been modified; '
-                "please apply your changes to the latest version and try again",
+                f'Operation cannot be fulfilled on {key[0]} "{key[2]}": the object has been '
+                "modified; please apply your changes to the latest version and try again",
             )
         self._forget_owners(key)
         return self._store(key, obj)
