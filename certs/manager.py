@@ -130,6 +130,10 @@ class CertManager:
     # state -------------------------------------------------------------------------------
 
     @property
+    def holder(self) -> ServingContext:
+        return self._holder
+
+    @property
     def leaf(self) -> CertKeyPair | None:
         return self._leaf
 
@@ -157,7 +161,13 @@ class CertManager:
     def reconcile_now(self) -> None:
         """One full pass; raises ``CertError`` after doing whatever could be done."""
         with self._lock:
-            state = store.ensure_ca(self._kube, self.settings.secret, self._clock)
+            try:
+                state = store.ensure_ca(self._kube, self.settings.secret, self._clock)
+            except CertError:
+                if self._ca is not None:  # API down: renew the leaf from the CA we hold
+                    self._ensure_leaf(self._ca)
+                    self._export_metrics()
+                raise
             self._adopt(state)
             bundle_error: CertError | None = None
             try:

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from certs import generate
-from certs.errors import NotFoundError, PermissionDeniedError
+from certs.errors import ClusterAccessError, NotFoundError, PermissionDeniedError
 from certs.manager import CertManager, CertSettings
 from certs.tls import ServingContext
 from tests.certs.serving import (
@@ -150,7 +150,7 @@ def test_bootstrap_end_to_end_apiserver_view(fake: FakeKube, running: list[CertM
     assert live_bundle(fake, "other.example.io") == b"", "entries that are not ours stay untouched"
 
     # What the apiserver does: dial <svc>.<ns>.svc trusting only the live caBundle.
-    with run_server(manager._holder) as port:
+    with run_server(manager.holder) as port:
         tls = handshake(port, client_context(live_bundle(fake)), f"injector.{NS}.svc")
         assert tls.getpeercert()["subject"] == ((("commonName", f"injector.{NS}.svc"),),)
         tls.close()
@@ -249,7 +249,7 @@ def test_api_down_at_start_then_recovers(fake: FakeKube, running: list[CertManag
     wait_for(lambda: manager.last_error is not None, what="a failed attempt")
     ok, why = manager.ready()
     assert not ok and "cannot reach the API server" in why
-    assert manager._holder.info is None
+    assert manager.holder.info is None
 
     fake.restore()
     wait_for(lambda: manager.ready()[0], what="ready after the API came back")
@@ -265,7 +265,7 @@ def test_api_flapping_keeps_serving_the_same_leaf(
     assert manager.leaf is not None
     serial = manager.leaf.cert.serial_number
     ctx = client_context(secret_data(fake)["ca.crt"])
-    with run_server(manager._holder) as port:
+    with run_server(manager.holder) as port:
         for _ in range(3):
             fake.outage(mode)  # type: ignore[arg-type]
             time.sleep(0.3)
@@ -370,3 +370,45 @@ def test_missing_webhook_configuration_serves_but_stays_unready(fake: FakeKube) 
     assert manager.leaf is not None, "the replica serves so the caBundle can catch up"
     ok, why = manager.ready()
     assert not ok and "has not been read" in why
+
+
+def patches(result: str) -> float:
+    sample = REGISTRY.get_sample_value(
+        "sidecar_injector_cabundle_patches_total", {"result": result}
+    )
+    return sample or 0.0
+
+
+def test_metrics_count_cabundle_patches_and_expiry(fake: FakeKube) -> None:
+    ok, error = patches("ok"), patches("error")
+    [manager] = replicas(fake, 1)
+    manager.reconcile_now()
+    manager.reconcile_now()
+    assert patches("ok") - ok == 1, "the second pass had nothing to write"
+    ca_left = REGISTRY.get_sample_value("sidecar_injector_cert_expiry_seconds", {"kind": "ca"})
+    assert ca_left is not None and 29.9 * 86400 < ca_left <= 30 * 86400 + 300
+
+    fake.put(MWCS, webhook_config("injector", [HOOK]))
+    fake.deny("patch", MWCS)
+    with pytest.raises(PermissionDeniedError):
+        manager.reconcile_now()
+    assert patches("error") - error == 1
+    assert patches("ok") - ok == 1
+
+
+def test_leaf_renews_from_the_held_ca_while_the_api_is_down(fake: FakeKube) -> None:
+    clock = FakeClock()
+    [manager] = replicas(fake, 1, clock)
+    manager.reconcile_now()
+    assert manager.leaf is not None and manager.ca is not None
+    first = manager.leaf.cert.serial_number
+
+    fake.outage("refuse")
+    clock.advance(timedelta(days=5))  # 7-day leaf: 2/3 used
+    with pytest.raises(ClusterAccessError, match="cannot reach the API server"):
+        manager.reconcile_now()
+    assert manager.leaf.cert.serial_number != first
+    assert generate.issued_by(manager.leaf.cert, manager.ca.active.cert)
+    assert manager.holder.info is not None
+    assert manager.holder.info.serial == manager.leaf.cert.serial_number
+    assert manager.ready()[0], "the last observed caBundle still trusts the renewed leaf"
