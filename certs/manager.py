@@ -5,8 +5,9 @@ must never block the server's event loop):
 
 - a control loop that reconciles on every wake-up: the CA Secret (``store``), the live
   ``caBundle`` (``cabundle``), and this replica's in-memory serving leaf, which it publishes
-  into a ``ServingContext``; it runs on events, every ``resync_interval`` and on a wall-clock
-  check, and retries failures fast (5 x ``retry_fast``) then slowly (``retry_slow``);
+  into a ``ServingContext``; it runs on events and every ``resync_interval`` (+-50 % jitter),
+  retries failures fast (5 x ``retry_fast``) then slowly (``retry_slow``), and in between
+  checks the leaf against the wall clock every ``renewal_check_interval`` without API calls;
 - two watches (the Secret and the MutatingWebhookConfiguration, by name) that resume from
   their ``resourceVersion``, re-list on any error (410 Gone included), and wake the loop.
 
@@ -18,7 +19,9 @@ live ``caBundle`` last observed (design §8.5).
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -239,9 +242,14 @@ class CertManager:
 
     def _run(self) -> None:
         failures = 0
+        full, next_resync = True, 0.0
         while not self._stop.is_set():
             try:
-                self.reconcile_now()
+                if full:
+                    next_resync = time.monotonic() + self._jittered_resync()
+                    self.reconcile_now()
+                else:
+                    self.check_leaf()
             except CertError as exc:
                 failures += 1
                 self.last_error = str(exc)
@@ -251,14 +259,31 @@ class CertManager:
                 self.last_error = "internal error"
                 logger.exception("unexpected error in certificate reconcile")
             else:
-                failures, self.last_error = 0, None
-            self._wake.wait(self._delay(failures))
+                if full:
+                    failures, self.last_error = 0, None
+            woken = self._wake.wait(self._delay(failures, next_resync))
             self._wake.clear()
+            full = woken or failures > 0 or time.monotonic() >= next_resync
 
-    def _delay(self, failures: int) -> float:
+    def check_leaf(self) -> None:
+        """The wall-clock renewal check: no API calls, renews from the CA we hold."""
+        with self._lock:
+            if self._ca is not None:
+                self._ensure_leaf(self._ca)
+                self._export_metrics()
+
+    def _jittered_resync(self) -> float:
+        return self.settings.resync_interval * random.uniform(0.5, 1.5)
+
+    def _delay(self, failures: int, next_resync: float | None = None) -> float:
         s = self.settings
         if failures == 0:
-            return min(s.resync_interval, s.renewal_check_interval)
+            until_resync = (next_resync or 0.0) - time.monotonic()
+            return max(0.0, min(until_resync, s.renewal_check_interval))
+        return s.retry_fast if failures <= s.retry_fast_attempts else s.retry_slow
+
+    def _watch_delay(self, failures: int) -> float:
+        s = self.settings
         return s.retry_fast if failures <= s.retry_fast_attempts else s.retry_slow
 
     def _watch_secret(self) -> None:
@@ -300,8 +325,8 @@ class CertManager:
             except CertError as exc:
                 version, failures = None, failures + 1
                 logger.info("watch on %s ended (%s); re-listing", what, exc)
-                self._stop.wait(self._delay(failures))
+                self._stop.wait(self._watch_delay(failures))
             except Exception:  # keep watching whatever happens
                 version, failures = None, failures + 1
                 logger.exception("unexpected error watching %s", what)
-                self._stop.wait(self._delay(failures))
+                self._stop.wait(self._watch_delay(failures))

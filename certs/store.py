@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 MANAGED_BY = "sidecar-injector"
 FORMAT_ANNOTATION = "sidecar-injector.io/ca-format"
 MAX_CONFLICTS = 5
+BUNDLE_STALE = "ca.crt is not the pruned trust bundle"
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def parse_ca(secret: SecretState, now: datetime) -> tuple[CaState | None, str | 
     if reason is not None:
         return state, f"the CA needs rotation: {reason}"
     if state.bundle_pem != data.get("ca.crt"):
-        return state, "ca.crt is not the pruned trust bundle"
+        return state, BUNDLE_STALE
     return state, None
 
 
@@ -89,7 +90,7 @@ def _reconcile_once(kube: KubeApi, ref: SecretRef, now: datetime) -> CaState:
     state, reason = parse_ca(secret, now)
     if reason is None and state is not None:
         return state
-    if state is not None and reason == "ca.crt is not the pruned trust bundle":
+    if state is not None and reason == BUNDLE_STALE:
         logger.info("CA Secret %s: repairing ca.crt", ref)
         return _write(kube, ref, state.active, state.bundle, secret.resource_version)
     logger.warning("CA Secret %s needs a new CA: %s", ref, reason)

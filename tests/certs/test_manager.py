@@ -412,3 +412,22 @@ def test_leaf_renews_from_the_held_ca_while_the_api_is_down(fake: FakeKube) -> N
     assert manager.holder.info is not None
     assert manager.holder.info.serial == manager.leaf.cert.serial_number
     assert manager.ready()[0], "the last observed caBundle still trusts the renewed leaf"
+
+
+def test_wall_clock_check_renews_the_leaf_without_api_calls(
+    fake: FakeKube, running: list[CertManager]
+) -> None:
+    clock = FakeClock()
+    [manager] = replicas(fake, 1, clock, resync_interval=3600.0, renewal_check_interval=0.05)
+    start_all([manager], running)
+    wait_for(lambda: manager.ready()[0], what="ready")
+    first = manager.leaf.cert.serial_number  # type: ignore[union-attr]
+    time.sleep(0.2)  # let the watches' initial list wake-ups settle
+    reads = fake.count("get", SECRETS)
+
+    clock.advance(timedelta(days=5))  # 2/3 of the 7-day leaf used
+    wait_for(lambda: manager.leaf.cert.serial_number != first, what="renewal")  # type: ignore[union-attr]
+    assert manager.holder.info is not None
+    assert manager.holder.info.serial == manager.leaf.cert.serial_number  # type: ignore[union-attr]
+    assert fake.count("get", SECRETS) == reads, "the wall-clock check made no API call"
+    assert manager.ready()[0]
