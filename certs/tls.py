@@ -70,7 +70,9 @@ class ServingContext:
         base.sni_callback = self._select
         return base
 
-    def uvicorn_factory(self, config: Any, default_factory: Callable[[], ssl.SSLContext]) -> Any:
+    def uvicorn_factory(
+        self, config: Any, default_factory: Callable[[], ssl.SSLContext]
+    ) -> ssl.SSLContext:
         """Drop-in for ``uvicorn.Config(ssl_context_factory=...)``."""
         return self.base_context()
 
