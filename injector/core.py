@@ -24,8 +24,19 @@ from typing import Any
 import orjson
 
 from injector import annotations as ann
-from injector import context, identity, merge, ordering, overrides, patch, policy, probes
-from injector import prometheus, reinjection, template
+from injector import (
+    context,
+    identity,
+    merge,
+    ordering,
+    overrides,
+    patch,
+    policy,
+    probes,
+    prometheus,
+    reinjection,
+    template,
+)
 from injector.config import InjectorConfig
 from injector.errors import AnnotationError, InjectionError, InvalidPodError
 from injector.identity import Workload
@@ -100,7 +111,9 @@ class Injector:
         spec = overrides.reinsert(spec, recorded)
         workload = params.workload or identity.from_pod(metadata, namespace)
         meta = {**metadata, "namespace": namespace}
-        settings = context.settings({"metadata": meta}, config, workload, params.namespace_annotations)
+        settings = context.settings(
+            {"metadata": meta}, config, workload, params.namespace_annotations
+        )
         if settings.native_sidecar:
             # Where a re-injection will find the user's istio-proxy (recorded as an init
             # container): templates must see the same pod on every pass.
@@ -120,7 +133,9 @@ class Injector:
             new_spec, overrides.user_proxy(user_spec), settings.interception_mode == "TPROXY"
         )
         merged["spec"] = new_spec
-        return self._post_process(merged, template_spec, record, settings, previous, params, warnings)
+        return self._post_process(
+            merged, template_spec, record, settings, previous, params, warnings
+        )
 
     def _templates(self, annotations: Mapping[str, str]) -> list[str]:
         requested = ann.split_list(annotations.get(TEMPLATES_ANNOTATION, ""))
@@ -131,7 +146,8 @@ class Injector:
         if unknown:
             have = ", ".join(sorted(self.config.templates))
             raise InjectionError(
-                f"annotation {TEMPLATES_ANNOTATION}: unknown template(s) {', '.join(unknown)} (have: {have})"
+                f"annotation {TEMPLATES_ANNOTATION}: unknown template(s) {', '.join(unknown)} "
+                f"(have: {have})"
             )
         return names
 

@@ -63,7 +63,9 @@ def _from_owner(
     if kind == "ReplicaSet" and template_hash and name.endswith("-" + template_hash):
         return Workload(name[: -len(template_hash) - 1], namespace, "Deployment", "apps/v1")
     if kind == "ReplicaSet" and rollout_hash and name.endswith("-" + rollout_hash):
-        return Workload(name[: -len(rollout_hash) - 1], namespace, "Rollout", "argoproj.io/v1alpha1")
+        return Workload(
+            name[: -len(rollout_hash) - 1], namespace, "Rollout", "argoproj.io/v1alpha1"
+        )
     if kind == "ReplicationController" and labels.get("deploymentconfig"):
         return Workload(labels["deploymentconfig"], namespace, "DeploymentConfig", "v1")
     if kind == "Job":

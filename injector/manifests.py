@@ -68,7 +68,7 @@ class _Chunk:
 
 def split_documents(text: str) -> list[_Chunk]:
     chunks: list[_Chunk] = []
-    separator, lines = "", []
+    separator, lines = "", list[str]()
     for line in text.splitlines(keepends=True):
         if _SEPARATOR.match(line):
             chunks.append(_Chunk(separator, "".join(lines)))
@@ -92,8 +92,12 @@ def transform(text: str, injector: Injector, *, inject: bool = True) -> Result:
     return result
 
 
-def _document(body: str, index: str, injector: Injector, reports: list[Report], inject: bool) -> str:
-    if not body.strip() or all(line.lstrip().startswith("#") or not line.strip() for line in body.splitlines()):
+def _document(
+    body: str, index: str, injector: Injector, reports: list[Report], inject: bool
+) -> str:
+    if not body.strip() or all(
+        line.lstrip().startswith("#") or not line.strip() for line in body.splitlines()
+    ):
         return body
     try:
         data, indent, block_seq_indent = load_yaml_guess_indent(body, yaml=_loader())
@@ -124,11 +128,15 @@ def _object(obj: Any, index: str, injector: Injector, reports: list[Report], inj
     name = str(metadata.get("name") or metadata.get("generateName") or "")
     label = f"{kind}/{name}" if name else kind
     template = _template(obj, kind, index, label)
-    workload = Workload(name, str(metadata.get("namespace") or "default"), kind, str(obj.get("apiVersion") or ""))
+    workload = Workload(
+        name, str(metadata.get("namespace") or "default"), kind, str(obj.get("apiVersion") or "")
+    )
     pod = _plain(template)
     # A Pod is its own workload unless a controller owns it: let the core derive it, as the
     # webhook does (ReplicaSet -> Deployment, Job -> CronJob, ...).
-    params = InjectionParams(namespace=workload.namespace, workload=None if kind == "Pod" else workload)
+    params = InjectionParams(
+        namespace=workload.namespace, workload=None if kind == "Pod" else workload
+    )
     try:
         outcome = injector.inject(pod, params)
     except InjectionError as exc:
@@ -164,13 +172,17 @@ def _template(obj: Any, kind: str, index: str, label: str) -> Any:
     if not isinstance(node, Mapping) or not isinstance(node.get("spec"), Mapping):
         where = ".".join(TEMPLATE_PATHS[kind]) or "the pod"
         what = f"{where}.spec" if TEMPLATE_PATHS[kind] else "spec"
-        raise ManifestError(f"document {index} ({label}): {what} is missing: no pod template to inject")
+        raise ManifestError(
+            f"document {index} ({label}): {what} is missing: no pod template to inject"
+        )
     return node
 
 
 def _plain(node: Any) -> dict[str, Any]:
     """A plain-JSON copy of a round-trip node (the core's input)."""
-    loaded: dict[str, Any] = json.loads(json.dumps({"metadata": node.get("metadata") or {}, "spec": node["spec"]}, default=str))
+    loaded: dict[str, Any] = json.loads(
+        json.dumps({"metadata": node.get("metadata") or {}, "spec": node["spec"]}, default=str)
+    )
     if "metadata" not in node:
         del loaded["metadata"]
     return loaded

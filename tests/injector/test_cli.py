@@ -54,7 +54,9 @@ def fifty_documents() -> str:
     return "---\n".join(docs)
 
 
-def test_fifty_documents_keep_comments_order_and_untouched_docs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fifty_documents_keep_comments_order_and_untouched_docs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     source = write(tmp_path, "app.yaml", fifty_documents())
     out = tmp_path / "out.yaml"
     assert main(["inject", "-f", str(source), "-o", str(out)]) == 0
@@ -69,12 +71,17 @@ def test_fifty_documents_keep_comments_order_and_untouched_docs(tmp_path: Path, 
     docs = load_docs(text)
     assert len(docs) == 50
     deployments = [d for d in docs if d["kind"] == "Deployment"]
-    assert all(d["spec"]["template"]["spec"]["initContainers"][1]["name"] == "istio-proxy" for d in deployments)
+    assert all(
+        d["spec"]["template"]["spec"]["initContainers"][1]["name"] == "istio-proxy"
+        for d in deployments
+    )
     assert list(deployments[0]["metadata"]) == ["name", "annotations"]  # key order kept
     assert capsys.readouterr().err == ""
 
 
-def test_stdin_and_stdout(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_stdin_and_stdout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO((ISTIO / "pod.yaml").read_text()))
     assert main(["inject", "-f", "-"]) == 0
     pod = yaml.safe_load(capsys.readouterr().out)
@@ -82,7 +89,12 @@ def test_stdin_and_stdout(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
 
 
 def test_values_file_in_istio_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    values = write(tmp_path, "values.json", '{"global": {"hub": "registry.istio.io/testing", "tag": "latest", "proxy_init": {"image": "proxyv2"}, "remotePilotAddress": ""}}')
+    values = write(
+        tmp_path,
+        "values.json",
+        '{"global": {"hub": "registry.istio.io/testing", "tag": "latest",'
+        ' "proxy_init": {"image": "proxyv2"}, "remotePilotAddress": ""}}',
+    )
     assert main(["inject", "-f", str(ISTIO / "pod.yaml"), "--values", str(values)]) == 0
     captured = capsys.readouterr()
     pod = yaml.safe_load(captured.out)
@@ -100,18 +112,32 @@ def test_skip_is_reported_on_stderr_with_the_reason(capsys: pytest.CaptureFixtur
     assert main(["inject", "-f", str(ISTIO / "hello-host-network.yaml")]) == 0
     captured = capsys.readouterr()
     assert captured.out == (ISTIO / "hello-host-network.yaml").read_text()
-    assert "skipped Deployment/hello-host-network (document 1): pod uses hostNetwork" in captured.err
+    assert (
+        "skipped Deployment/hello-host-network (document 1): pod uses hostNetwork" in captured.err
+    )
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("apiVersion: v1\nkind: Pod\nmetadata: {name: x\nspec: {}\n", "document 1: YAML syntax error: line"),
-        ("kind: Pod\nmetadata: {name: ok}\nspec: {containers: []}\n---\n- just\n- a list\n",
-         "document 2: expected a Kubernetes object (a mapping), got a list"),
-        ("kind: Deployment\nmetadata: {name: d}\nspec: {replicas: 1}\n", "document 1 (Deployment/d): spec.template.spec is missing"),
-        ("kind: Pod\nmetadata: {name: p, annotations: {status.sidecar.istio.io/port: '99999'}}\nspec: {containers: []}\n",
-         "document 1 (Pod/p): invalid annotations: annotation status.sidecar.istio.io/port: '99999' is not an unsigned 16-bit integer"),
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: x\nspec: {}\n",
+            "document 1: YAML syntax error: line",
+        ),
+        (
+            "kind: Pod\nmetadata: {name: ok}\nspec: {containers: []}\n---\n- just\n- a list\n",
+            "document 2: expected a Kubernetes object (a mapping), got a list",
+        ),
+        (
+            "kind: Deployment\nmetadata: {name: d}\nspec: {replicas: 1}\n",
+            "document 1 (Deployment/d): spec.template.spec is missing",
+        ),
+        (
+            "kind: Pod\nmetadata: {name: p, annotations: {status.sidecar.istio.io/port: '99999'}}\n"
+            "spec: {containers: []}\n",
+            "document 1 (Pod/p): invalid annotations: annotation status.sidecar.istio.io/port: "
+            "'99999' is not an unsigned 16-bit integer",
+        ),
     ],
 )
 def test_bad_input_one_line_exit_1_and_no_partial_output(
@@ -125,15 +151,22 @@ def test_bad_input_one_line_exit_1_and_no_partial_output(
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert out.read_text() == "previous content\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.yaml", "out.yaml"]  # no temp files left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "in.yaml",
+        "out.yaml",
+    ]  # no temp files left
 
 
-def test_missing_file_and_bad_config_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_file_and_bad_config_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["inject", "-f", str(tmp_path / "nope.yaml")]) == 1
     assert "nope.yaml: No such file or directory" in capsys.readouterr().err
     values = write(tmp_path, "values.yaml", "global:\n  proxy:\n    statusPort: 'fifteen'\n")
     assert main(["inject", "-f", str(ISTIO / "pod.yaml"), "--values", str(values)]) == 1
-    assert "global.proxy.statusPort: expected a integer, got str 'fifteen'" in capsys.readouterr().err
+    assert (
+        "global.proxy.statusPort: expected a integer, got str 'fifteen'" in capsys.readouterr().err
+    )
     config = write(tmp_path, "config.yaml", "templates:\n  sidecar: '{{ .Values.global.hub }}'\n")
     assert main(["inject", "-f", str(ISTIO / "pod.yaml"), "--config", str(config)]) == 1
     assert "looks like an Istio Go template" in capsys.readouterr().err
@@ -150,15 +183,22 @@ def test_diff_shows_only_what_changes(capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["inject", "-f", str(ISTIO / "pod.yaml"), "--diff"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("--- ")
-    added = [line for line in out.splitlines() if line.startswith("+") and not line.startswith("+++")]
-    removed = [line for line in out.splitlines() if line.startswith("-") and not line.startswith("---")]
+    added = [
+        line for line in out.splitlines() if line.startswith("+") and not line.startswith("+++")
+    ]
+    removed = [
+        line for line in out.splitlines() if line.startswith("-") and not line.startswith("---")
+    ]
     assert "+  initContainers:" in added and "+    - name: istio-init" in added
     assert removed == []  # injection only adds to this pod
 
 
 def test_check_prints_a_decision_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = "\n---\n".join(
-        [(ISTIO / n).read_text() for n in ("hello.yaml", "hello-ignore.yaml", "hello-host-network.yaml", "list.yaml")]
+        [
+            (ISTIO / n).read_text()
+            for n in ("hello.yaml", "hello-ignore.yaml", "hello-host-network.yaml", "list.yaml")
+        ]
     )
     assert main(["check", "-f", str(write(tmp_path, "all.yaml", text))]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -177,8 +217,19 @@ def test_check_prints_a_decision_table(tmp_path: Path, capsys: pytest.CaptureFix
 def test_console_entry_point_runs_as_module(tmp_path: Path) -> None:
     values = write(tmp_path, "values.yaml", ISTIO_VALUES)
     proc = subprocess.run(
-        [sys.executable, "-m", "injector", "inject", "-f", str(ISTIO / "hello.yaml"), "--values", str(values)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "injector",
+            "inject",
+            "-f",
+            str(ISTIO / "hello.yaml"),
+            "--values",
+            str(values),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert "registry.istio.io/testing/proxyv2:latest" in proc.stdout

@@ -23,14 +23,24 @@ def replica_pod(annotations: dict[str, str] | None = None) -> dict[str, Any]:
             "labels": {"app": "web", "pod-template-hash": "5d8f7c9b4"},
             **({"annotations": annotations} if annotations else {}),
             "ownerReferences": [
-                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-5d8f7c9b4", "uid": "u1", "controller": True}
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "name": "web-5d8f7c9b4",
+                    "uid": "u1",
+                    "controller": True,
+                }
             ],
             "managedFields": [{"manager": "kube-controller-manager", "operation": "Update"}],
         },
         "spec": {
             "containers": [
-                {"name": "web", "image": "nginx", "ports": [{"containerPort": 80}],
-                 "readinessProbe": {"httpGet": {"port": 80, "path": "/"}}}
+                {
+                    "name": "web",
+                    "image": "nginx",
+                    "ports": [{"containerPort": 80}],
+                    "readinessProbe": {"httpGet": {"port": 80, "path": "/"}},
+                }
             ]
         },
     }
@@ -77,7 +87,9 @@ def test_replicas_hit_the_render_cache_and_different_pods_do_not() -> None:
     second = injector.inject(replica_pod(), InjectionParams(namespace="shop"))
     assert (injector.cache.misses, injector.cache.hits) == (1, 1)
     assert first.patch == second.patch  # type: ignore[union-attr]
-    injector.inject(replica_pod({"sidecar.istio.io/logLevel": "debug"}), InjectionParams(namespace="shop"))
+    injector.inject(
+        replica_pod({"sidecar.istio.io/logLevel": "debug"}), InjectionParams(namespace="shop")
+    )
     assert injector.cache.misses == 2
     # A cache hit hands out fresh objects: mutating one result cannot leak into the next.
     first.pod["spec"]["initContainers"][1]["env"].clear()  # type: ignore[union-attr]
@@ -95,27 +107,50 @@ def test_namespace_comes_from_the_request_when_the_pod_has_none() -> None:
 
 
 def test_url_path_env_overrides_and_network_label() -> None:
-    params = InjectionParams(namespace="shop", proxy_env={"ISTIO_META_CLUSTER_ID": "east", "ISTIO_META_NETWORK": "net1", "CUSTOM": "x"})
+    params = InjectionParams(
+        namespace="shop",
+        proxy_env={"ISTIO_META_CLUSTER_ID": "east", "ISTIO_META_NETWORK": "net1", "CUSTOM": "x"},
+    )
     outcome = inject(replica_pod(), default_config(), params)
     env = env_of(outcome.pod)  # type: ignore[union-attr]
-    assert (env["ISTIO_META_CLUSTER_ID"], env["ISTIO_META_NETWORK"], env["CUSTOM"]) == ("east", "net1", "x")
+    assert (env["ISTIO_META_CLUSTER_ID"], env["ISTIO_META_NETWORK"], env["CUSTOM"]) == (
+        "east",
+        "net1",
+        "x",
+    )
     assert outcome.pod["metadata"]["labels"]["topology.istio.io/network"] == "net1"  # type: ignore[union-attr]
     names = [e["name"] for e in outcome.pod["spec"]["initContainers"][1]["env"]]  # type: ignore[union-attr]
     assert names.count("ISTIO_META_CLUSTER_ID") == 1
 
 
 def test_openshift_uid_range_from_namespace_annotations() -> None:
-    ns = {"openshift.io/sa.scc.uid-range": "1000620000/10000", "openshift.io/sa.scc.supplemental-groups": "1000620000/10000"}
-    outcome = inject(replica_pod(), default_config(), InjectionParams(namespace="shop", namespace_annotations=ns))
+    ns = {
+        "openshift.io/sa.scc.uid-range": "1000620000/10000",
+        "openshift.io/sa.scc.supplemental-groups": "1000620000/10000",
+    }
+    outcome = inject(
+        replica_pod(), default_config(), InjectionParams(namespace="shop", namespace_annotations=ns)
+    )
     init, proxy = outcome.pod["spec"]["initContainers"]  # type: ignore[union-attr]
     assert init["args"][init["args"].index("-u") + 1] == "1000629999"
-    assert (proxy["securityContext"]["runAsUser"], proxy["securityContext"]["runAsGroup"]) == (1000629999, 1000629999)
+    assert (proxy["securityContext"]["runAsUser"], proxy["securityContext"]["runAsGroup"]) == (
+        1000629999,
+        1000629999,
+    )
 
 
 def test_injected_annotations_from_config() -> None:
-    config = load_config("injectedAnnotations: {container.apparmor.security.beta.kubernetes.io/istio-proxy: runtime/default}\n")
+    config = load_config(
+        "injectedAnnotations:\n"
+        "  container.apparmor.security.beta.kubernetes.io/istio-proxy: runtime/default\n"
+    )
     outcome = inject(replica_pod(), config, InjectionParams(namespace="shop"))
-    assert outcome.pod["metadata"]["annotations"]["container.apparmor.security.beta.kubernetes.io/istio-proxy"] == "runtime/default"  # type: ignore[union-attr]
+    assert (
+        outcome.pod["metadata"]["annotations"][
+            "container.apparmor.security.beta.kubernetes.io/istio-proxy"
+        ]
+        == "runtime/default"
+    )  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -124,7 +159,10 @@ def test_injected_annotations_from_config() -> None:
         ([], "expected a JSON object"),
         ({"metadata": {}}, "pod has no spec"),
         ({"spec": {"containers": "app"}}, "spec.containers must be a list"),
-        ({"metadata": {"labels": {"a": 1}}, "spec": {"containers": []}}, "metadata.labels must map strings to strings"),
+        (
+            {"metadata": {"labels": {"a": 1}}, "spec": {"containers": []}},
+            "metadata.labels must map strings to strings",
+        ),
         ({"metadata": [], "spec": {"containers": []}}, "metadata must be an object"),
     ],
 )
@@ -134,7 +172,13 @@ def test_invalid_pods(pod: Any, message: str) -> None:
 
 
 def test_all_annotation_problems_are_reported_together() -> None:
-    pod = replica_pod({"sidecar.istio.io/interceptionMode": "X", "status.sidecar.istio.io/port": "-1", "sidecar.istio.io/userVolume": "[]"})
+    pod = replica_pod(
+        {
+            "sidecar.istio.io/interceptionMode": "X",
+            "status.sidecar.istio.io/port": "-1",
+            "sidecar.istio.io/userVolume": "[]",
+        }
+    )
     with pytest.raises(AnnotationError) as info:
         inject(pod, default_config(), InjectionParams(namespace="shop"))
     assert len(info.value.problems) == 3

@@ -28,9 +28,7 @@ from tests.injector.helpers import OURS, as_pod, load_docs, validate_manifest, v
 
 _SETTINGS = (".values.yaml", ".mesh.yaml", ".config.yaml")
 CASES = sorted(
-    p.name.removesuffix(".yaml")
-    for p in OURS.glob("*.yaml")
-    if not p.name.endswith(_SETTINGS)
+    p.name.removesuffix(".yaml") for p in OURS.glob("*.yaml") if not p.name.endswith(_SETTINGS)
 )
 
 
@@ -85,13 +83,19 @@ def _pods(docs: list[Any]) -> list[tuple[str, Workload | None, dict[str, Any]]]:
             node = node[step]
         meta = doc.get("metadata") or {}
         ns = meta.get("namespace") or "default"
-        workload = None if doc["kind"] == "Pod" else Workload(meta.get("name", ""), ns, doc["kind"], doc["apiVersion"])
+        workload = (
+            None
+            if doc["kind"] == "Pod"
+            else Workload(meta.get("name", ""), ns, doc["kind"], doc["apiVersion"])
+        )
         found.append((ns, workload, node))
     return found
 
 
 def _check_webhook_path(source: str, output: str, injector: Injector) -> None:
-    for (ns, workload, before), (*_, after) in zip(_pods(load_docs(source)), _pods(load_docs(output)), strict=True):
+    for (ns, workload, before), (*_, after) in zip(
+        _pods(load_docs(source)), _pods(load_docs(output)), strict=True
+    ):
         pod = {k: v for k, v in before.items() if k in ("metadata", "spec")}
         outcome = injector.inject(pod, InjectionParams(namespace=ns, workload=workload))
         if not outcome.injected:
@@ -107,7 +111,7 @@ def test_golden_files_exist_for_every_case() -> None:
     missing = [
         name
         for name in CASES
-        if not (OURS / f"{name}.yaml.injected").exists() and not (OURS / f"{name}.yaml.error").exists()
+        if not (OURS / f"{name}.yaml.injected").exists()
+        and not (OURS / f"{name}.yaml.error").exists()
     ]
     assert not missing or REFRESH, f"cases without a golden: {missing}"
-

@@ -27,7 +27,9 @@ def test_keyed_lists_merge_by_key_and_other_lists_replace() -> None:
 def test_order_new_patch_items_come_before_server_only_items() -> None:
     # apimachinery mergeSortedSlice: patch items (in patch order), server-only items after,
     # unless a server-only item stood before a patch item in the original.
-    assert [v["name"] for v in merge_list([{"name": "user"}], [{"name": "a"}, {"name": "b"}], "name")] == ["a", "b", "user"]
+    assert [
+        v["name"] for v in merge_list([{"name": "user"}], [{"name": "a"}, {"name": "b"}], "name")
+    ] == ["a", "b", "user"]
     original = [{"name": "x"}, {"name": "a"}, {"name": "y"}]
     merged = merge_list(original, [{"name": "a", "v": 1}, {"name": "new"}], "name")
     assert [v["name"] for v in merged] == ["x", "a", "new", "y"]
@@ -42,8 +44,20 @@ def test_untouched_items_are_shared_by_identity() -> None:
 
 @pytest.mark.parametrize(
     ("text", "canonical"),
-    [("2000m", "2"), ("1500m", "1500m"), ("0.5", "500m"), ("1024Mi", "1Gi"), ("1000Mi", "1000Mi"), ("128Mi", "128Mi"),
-     ("4000m", "4"), ("12000", "12k"), ("1e3", "1k"), ("0", "0"), ("100m", "100m"), ("2Gi", "2Gi")],
+    [
+        ("2000m", "2"),
+        ("1500m", "1500m"),
+        ("0.5", "500m"),
+        ("1024Mi", "1Gi"),
+        ("1000Mi", "1000Mi"),
+        ("128Mi", "128Mi"),
+        ("4000m", "4"),
+        ("12000", "12k"),
+        ("1e3", "1k"),
+        ("0", "0"),
+        ("100m", "100m"),
+        ("2Gi", "2Gi"),
+    ],
 )
 def test_canonical_quantities(text: str, canonical: str) -> None:
     assert quantity.canonical(text) == canonical

@@ -46,7 +46,9 @@ def test_appending_uses_dash_and_prepending_uses_index() -> None:
 
 
 def test_missing_maps_are_added_whole() -> None:
-    ops = make_patch({"metadata": {"name": "p"}}, {"metadata": {"name": "p", "annotations": {"a/b": "1"}}})
+    ops = make_patch(
+        {"metadata": {"name": "p"}}, {"metadata": {"name": "p", "annotations": {"a/b": "1"}}}
+    )
     assert ops == [{"op": "add", "path": "/metadata/annotations", "value": {"a/b": "1"}}]
 
 
@@ -64,4 +66,6 @@ def test_status_and_managed_fields_are_ignored() -> None:
 
 
 def test_type_change_is_a_replace() -> None:
-    assert make_patch({"spec": {"x": 1}}, {"spec": {"x": True}}) == [{"op": "replace", "path": "/spec/x", "value": True}]
+    assert make_patch({"spec": {"x": 1}}, {"spec": {"x": True}}) == [
+        {"op": "replace", "path": "/spec/x", "value": True}
+    ]

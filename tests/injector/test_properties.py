@@ -20,14 +20,25 @@ ANNOTATION_VALUES: dict[str, list[str]] = {
     "sidecar.istio.io/inject": ["true", "false", "maybe", ""],
     "sidecar.istio.io/interceptionMode": ["REDIRECT", "TPROXY", "NONE", "bogus"],
     "sidecar.istio.io/nativeSidecar": ["true", "false", "nope"],
-    "traffic.sidecar.istio.io/includeOutboundIPRanges": ["*", "10.0.0.0/8", "", "bad", "2001:db8::/32"],
+    "traffic.sidecar.istio.io/includeOutboundIPRanges": [
+        "*",
+        "10.0.0.0/8",
+        "",
+        "bad",
+        "2001:db8::/32",
+    ],
     "traffic.sidecar.istio.io/excludeInboundPorts": ["8080", "1,2,3", "0", "x"],
     "traffic.sidecar.istio.io/includeInboundPorts": ["*", "80", ""],
     "status.sidecar.istio.io/port": ["15020", "0", "8081", "70000"],
     "sidecar.istio.io/proxyCPU": ["100m", "2", "lots"],
     "sidecar.istio.io/proxyMemoryLimit": ["1Gi", "-"],
-    "proxy.istio.io/config": ["concurrency: 2", "holdApplicationUntilProxyStarts: true", "{bad", "unknown: 1",
-                              "proxyMetadata: {ISTIO_META_DNS_CAPTURE: 'true'}"],
+    "proxy.istio.io/config": [
+        "concurrency: 2",
+        "holdApplicationUntilProxyStarts: true",
+        "{bad",
+        "unknown: 1",
+        "proxyMetadata: {ISTIO_META_DNS_CAPTURE: 'true'}",
+    ],
     "prometheus.io/port": ["9090", "15090", "15020"],
     "prometheus.io/scrape": ["true", "false"],
     "sidecar.istio.io/rewriteAppHTTPProbers": ["true", "false"],
@@ -51,9 +62,15 @@ def containers(draw: Any) -> list[dict[str, Any]]:
     chosen = draw(st.lists(names, min_size=1, max_size=3, unique=True))
     result = []
     for name in chosen:
-        container: dict[str, Any] = {"name": name, "image": "auto" if name == "istio-proxy" else "example.com/app:1"}
+        container: dict[str, Any] = {
+            "name": name,
+            "image": "auto" if name == "istio-proxy" else "example.com/app:1",
+        }
         if draw(st.booleans()):
-            container["ports"] = [{"name": "http", "containerPort": 8080}, {"name": "metrics", "containerPort": 9090}]
+            container["ports"] = [
+                {"name": "http", "containerPort": 8080},
+                {"name": "metrics", "containerPort": 9090},
+            ]
         for field in ("readinessProbe", "livenessProbe", "startupProbe"):
             if draw(st.integers(0, 3)) == 0:
                 container[field] = draw(probe)
@@ -68,8 +85,13 @@ def containers(draw: Any) -> list[dict[str, Any]]:
 def pods(draw: Any) -> dict[str, Any]:
     keys = draw(st.lists(st.sampled_from(sorted(ANNOTATION_VALUES)), unique=True, max_size=5))
     annotations = {k: draw(st.sampled_from(ANNOTATION_VALUES[k])) for k in keys}
-    labels = draw(st.dictionaries(st.sampled_from(["app", "version", "sidecar.istio.io/inject"]),
-                                  st.sampled_from(["true", "false", "web", "v1"]), max_size=3))
+    labels = draw(
+        st.dictionaries(
+            st.sampled_from(["app", "version", "sidecar.istio.io/inject"]),
+            st.sampled_from(["true", "false", "web", "v1"]),
+            max_size=3,
+        )
+    )
     spec: dict[str, Any] = {"containers": draw(containers())}
     if draw(st.booleans()):
         spec["initContainers"] = [{"name": "setup", "image": "busybox"}]
