@@ -31,7 +31,7 @@ deps-system:
 	else echo "not root: not installing $(APT_PACKAGES); root tests will be skipped"; fi
 
 demo: $(VENV)/.stamp-core
-	@$(BIN)/python -m injector.demo
+	@$(BIN)/python manifests/examples/demo.py
 
 test: deps-system $(VENV)/.stamp-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

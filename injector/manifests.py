@@ -144,6 +144,8 @@ def _object(obj: Any, index: str, injector: Injector, reports: list[Report], inj
     reports.append(Report(index, kind, name, outcome))
     if not (inject and outcome.injected and outcome.patch):  # type: ignore[union-attr]
         return False
+    if "metadata" not in template and isinstance(template, CommentedMap):
+        template.insert(0, "metadata", CommentedMap())  # so added metadata comes before spec
     jsonpatch.apply_patch(template, outcome.patch, in_place=True)  # type: ignore[union-attr]
     _block_style_for_new_content(template)
     return True
