@@ -13,9 +13,14 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from init.errors import ConfigError
+
+TYPE_CHECKING = False  # typing's own flag would cost importing typing
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:
+    from init.records import dataclass
 
 logger = logging.getLogger(__name__)
 

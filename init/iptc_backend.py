@@ -11,20 +11,23 @@ legacy save/restore programs, which see the same kernel tables.
 from __future__ import annotations
 
 import contextlib
-import ctypes.util
 import errno
 import functools
 import logging
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
 
-from init.config import Family
 from init.errors import ApplyError, BackendUnavailableError, InitError
-from init.plan import Plan, Rule, Table
 from init.restore_backend import Binaries
 from init.state import option_groups
+
+TYPE_CHECKING = False  # typing's own flag would cost importing typing
+if TYPE_CHECKING:
+    from typing import Any
+
+    from init.config import Family
+    from init.plan import Plan, Rule, Table
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +71,17 @@ def _find_library(name: str) -> str | None:
 
 @contextlib.contextmanager
 def _fast_import_environment() -> Iterator[None]:
-    """Patch find_library and shadow distutils (python-iptables' only use: a site path)."""
+    """Answer find_library ourselves and shadow distutils (python-iptables' only use: a path).
+
+    python-iptables only calls ``ctypes.util.find_library`` while it is imported. When
+    ``ctypes.util`` is not loaded yet, a stand-in module holding just our ``find_library``
+    takes its place for the import, which also spares importing ``ctypes.util`` itself (with
+    ``shutil``, ``tempfile`` and ``random``); else its ``find_library`` is patched meanwhile.
+    """
+    import ctypes
     import sysconfig
     import types
 
-    original = ctypes.util.find_library
     stub = types.ModuleType("distutils")
     stub_sysconfig = types.ModuleType("distutils.sysconfig")
     setattr(stub_sysconfig, "get_python_lib", lambda *a, **k: sysconfig.get_path("purelib"))  # noqa: B010
@@ -80,11 +89,23 @@ def _fast_import_environment() -> Iterator[None]:
     shadow = "distutils" not in sys.modules
     if shadow:
         sys.modules["distutils"], sys.modules["distutils.sysconfig"] = stub, stub_sysconfig
-    ctypes.util.find_library = _find_library
+    real_util = sys.modules.get("ctypes.util")
+    original = getattr(real_util, "find_library", None)
+    if real_util is None:
+        util = types.ModuleType("ctypes.util")
+        setattr(util, "find_library", _find_library)  # noqa: B010
+        sys.modules["ctypes.util"] = util
+        setattr(ctypes, "util", util)  # noqa: B010
+    else:
+        setattr(real_util, "find_library", _find_library)  # noqa: B010
     try:
         yield
     finally:
-        ctypes.util.find_library = original
+        if real_util is None:
+            sys.modules.pop("ctypes.util", None)
+            delattr(ctypes, "util")
+        else:
+            setattr(real_util, "find_library", original)  # noqa: B010
         if shadow:
             sys.modules.pop("distutils", None)
             sys.modules.pop("distutils.sysconfig", None)
