@@ -38,9 +38,9 @@ MAX_OWNER_GROUPS = 64
 LOOPBACK_CIDR_ENV = "ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR"
 OWNER_GROUPS_ENV = "ISTIO_OUTBOUND_OWNER_GROUPS"
 OWNER_GROUPS_EXCLUDE_ENV = "ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE"
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\$?$")
-_IFNAME = re.compile(r"^[A-Za-z0-9_.@+-]{1,15}$")
-_DURATION = re.compile(r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)")
+_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]*\$?$"  # patterns compiled (and cached) by re on first use
+_IFNAME = r"^[A-Za-z0-9_.@+-]{1,15}$"
+_DURATION = r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)"
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -163,7 +163,7 @@ def _ids(p: _Problems, source: str, text: str, what: str) -> tuple[str, ...]:
     items = split_list(text)
     for item in items:
         numeric = item.isdigit() and int(item) < 2**32 - 1
-        if not numeric and not _NAME.match(item):
+        if not numeric and not re.match(_NAME, item):
             p.add(source, item, f"not a {what} (a number or a name)")
     return tuple(items)
 
@@ -171,7 +171,7 @@ def _ids(p: _Problems, source: str, text: str, what: str) -> tuple[str, ...]:
 def _interfaces(p: _Problems, dest: str) -> tuple[str, ...]:
     items = split_list(p.flags.text(dest))
     for item in items:
-        if not _IFNAME.match(item):
+        if not re.match(_IFNAME, item):
             p.add(p.flags.source(dest), item, "not an interface name (1-15 chars, no '/')")
     return tuple(items)
 
@@ -210,7 +210,9 @@ def parse_duration(text: str) -> float | None:
     text = text.strip()
     if text == "0":
         return 0.0
-    matches = list(_DURATION.finditer(text))
+    if text == "5s":  # the default
+        return 5.0
+    matches = list(re.finditer(_DURATION, text))
     if not matches or "".join(m.group(0) for m in matches) != text:
         return None
     return sum(float(m.group(1)) * _UNITS[m.group(2)] for m in matches)

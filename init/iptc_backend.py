@@ -57,12 +57,49 @@ def _listing(directory: str) -> tuple[str, ...]:
         return ()
 
 
+@functools.cache
+def _versioned(directory: str) -> dict[str, str]:
+    """``<name>`` -> the first (sorted) ``lib<name>.so.<N...>`` entry of ``directory``."""
+    found: dict[str, str] = {}
+    for entry in _listing(directory):
+        name, dot_so, _ = entry.partition(".so.")
+        if dot_so and name.startswith("lib"):
+            found.setdefault(name[3:], entry)
+    return found
+
+
+def _own_extension(name: str) -> str | None:
+    """python-iptables' own ``lib<name>`` extension module (``libxtwrapper``), beside ``iptc``.
+
+    python-iptables finds it only after failing the system directories, the site-packages
+    directory and every ``sys.path`` entry under several spellings; it is the same file.
+    """
+    import importlib.machinery
+
+    spec = importlib.machinery.PathFinder.find_spec("iptc")
+    if spec is None or spec.origin is None:
+        return None
+    site = os.path.dirname(os.path.dirname(spec.origin))
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = os.path.join(site, f"lib{name}{suffix}")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
 def _find_library(name: str) -> str | None:
     """``ctypes.util.find_library`` without forking ldconfig or gcc: ``lib<name>.so.<N>``."""
     if name == "c":
         return "libc.so.6"
+    if name == "xtwrapper":
+        return _own_extension(name)
     prefix = f"lib{name}.so."
     for base in LIB_DIRS:
+        if ".so" not in name:
+            entry = _versioned(base).get(name)
+            if entry is not None:
+                return os.path.join(base, entry)
+            continue
         for entry in _listing(base):
             if entry.startswith(prefix):
                 return os.path.join(base, entry)
