@@ -160,7 +160,8 @@ def terminal_columns() -> int:
 
 def _build_parser() -> _Parser:
     # argparse's formatter would import shutil and ask the terminal once per add_argument.
-    formatter = functools.partial(argparse.HelpFormatter, width=terminal_columns())
+    # (Its own default is the terminal width less 2.)
+    formatter = functools.partial(argparse.HelpFormatter, width=terminal_columns() - 2)
     parser = _Parser(
         prog="sidecar-init", add_help=True, allow_abbrev=False, formatter_class=formatter
     )
