@@ -117,7 +117,14 @@ def in_fresh_netns(
                 os.close(read_end)
                 _setns(fd)
                 cpu, start = _cpu(), time.perf_counter()
-                done = subprocess.run(argv, input=stdin, text=True, capture_output=True, env=env)
+                done = subprocess.run(
+                    argv,
+                    input=stdin,
+                    text=True,
+                    capture_output=True,
+                    env=env,
+                    cwd=env["PYTHONPATH"],
+                )  # in that directory: ``python -m`` imports from the working directory first
                 elapsed, cpu = time.perf_counter() - start, _cpu() - cpu
                 value = f"{elapsed} {cpu}" if done.returncode == 0 else "-1 -1"
                 os.write(write_end, f"{value}\n{done.stdout}".encode())
