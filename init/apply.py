@@ -10,27 +10,35 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Protocol
 
-from init.config import Family, RunOptions
 from init.errors import ApplyError, DriftError, InitError
-from init.plan import TABLE_ORDER, Plan
-from init.state import TableState, compare, parse_save, replace_text
+from init.plan import TABLE_ORDER
+from init.state import compare, parse_save, replace_text
+
+TYPE_CHECKING = False  # typing's own flag would cost importing typing
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+    from typing import Protocol
+
+    from init.config import Family, RunOptions
+    from init.plan import Plan
+    from init.state import TableState
+
+    class Backend(Protocol):
+        """What apply needs from a backend (python-iptables or iptables-restore)."""
+
+        name: str
+
+        def save(self, family: Family) -> str: ...
+
+        def restore(self, family: Family, text: str, noflush: bool = True) -> None: ...
+
+        def apply_plan(self, plan: Plan) -> None: ...
+
+else:
+    from init.records import dataclass
 
 logger = logging.getLogger(__name__)
-
-
-class Backend(Protocol):
-    """What apply needs from a backend (python-iptables or iptables-restore)."""
-
-    name: str
-
-    def save(self, family: Family) -> str: ...
-
-    def restore(self, family: Family, text: str, noflush: bool = True) -> None: ...
-
-    def apply_plan(self, plan: Plan) -> None: ...
 
 
 @dataclass(frozen=True)

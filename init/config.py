@@ -8,34 +8,39 @@ Istio ignores in some combinations are logged as warnings.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
-import pwd
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Literal
 
 from init import host
 from init.errors import ConfigError
-from init.flags import FlagValues
+
+TYPE_CHECKING = False  # typing's own flag would cost importing typing
+if TYPE_CHECKING:
+    from dataclasses import dataclass, field
+    from typing import Literal, TypeAlias
+
+    from init.flags import FlagValues
+
+    Family: TypeAlias = Literal[4, 6]
+    Backend: TypeAlias = Literal["auto", "iptc", "restore"]
+    Binary: TypeAlias = Literal["", "legacy", "nft"]
+else:
+    from init.records import dataclass, field
 
 logger = logging.getLogger(__name__)
 
-Family = Literal[4, 6]
-Backend = Literal["auto", "iptc", "restore"]
-Binary = Literal["", "legacy", "nft"]
-
 WILDCARD = "*"
 DEFAULT_PROXY_UID = "1337"
+DEFAULT_LOOPBACK_CIDR = "127.0.0.1/32"
 MAX_OWNER_GROUPS = 64
 LOOPBACK_CIDR_ENV = "ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR"
 OWNER_GROUPS_ENV = "ISTIO_OUTBOUND_OWNER_GROUPS"
 OWNER_GROUPS_EXCLUDE_ENV = "ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE"
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\$?$")
-_IFNAME = re.compile(r"^[A-Za-z0-9_.@+-]{1,15}$")
-_DURATION = re.compile(r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)")
+_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]*\$?$"  # patterns compiled (and cached) by re on first use
+_IFNAME = r"^[A-Za-z0-9_.@+-]{1,15}$"
+_DURATION = r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)"
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -53,6 +58,10 @@ class Networks:
     @property
     def has_loopback(self) -> bool:
         cidrs = self.v4 + self.v6
+        if not cidrs:
+            return False
+        import ipaddress
+
         return any(ipaddress.ip_interface(c).ip.is_loopback for c in cidrs)
 
 
@@ -91,7 +100,7 @@ class CaptureConfig:
     dns_servers_v6: tuple[str, ...] = ()
     drop_invalid: bool = False
     owner_groups: OwnerGroups = field(default_factory=OwnerGroups)
-    loopback_cidr_v4: str = "127.0.0.1/32"
+    loopback_cidr_v4: str = DEFAULT_LOOPBACK_CIDR
     ipv6: bool = False
 
     @property
@@ -154,7 +163,7 @@ def _ids(p: _Problems, source: str, text: str, what: str) -> tuple[str, ...]:
     items = split_list(text)
     for item in items:
         numeric = item.isdigit() and int(item) < 2**32 - 1
-        if not numeric and not _NAME.match(item):
+        if not numeric and not re.match(_NAME, item):
             p.add(source, item, f"not a {what} (a number or a name)")
     return tuple(items)
 
@@ -162,7 +171,7 @@ def _ids(p: _Problems, source: str, text: str, what: str) -> tuple[str, ...]:
 def _interfaces(p: _Problems, dest: str) -> tuple[str, ...]:
     items = split_list(p.flags.text(dest))
     for item in items:
-        if not _IFNAME.match(item):
+        if not re.match(_IFNAME, item):
             p.add(p.flags.source(dest), item, "not an interface name (1-15 chars, no '/')")
     return tuple(items)
 
@@ -175,7 +184,10 @@ def _networks(p: _Problems, dest: str, allow_wildcard: bool) -> Networks:
         return Networks(wildcard=allow_wildcard)
     v4: list[str] = []
     v6: list[str] = []
-    for item in split_list(text):
+    items = split_list(text)
+    if items:
+        import ipaddress
+    for item in items:
         try:
             cidr = ipaddress.ip_interface(item)
         except ValueError:
@@ -198,19 +210,25 @@ def parse_duration(text: str) -> float | None:
     text = text.strip()
     if text == "0":
         return 0.0
-    matches = list(_DURATION.finditer(text))
+    if text == "5s":  # the default
+        return 5.0
+    matches = list(re.finditer(_DURATION, text))
     if not matches or "".join(m.group(0) for m in matches) != text:
         return None
     return sum(float(m.group(1)) * _UNITS[m.group(2)] for m in matches)
 
 
 def _loopback_cidr(p: _Problems, environ: Mapping[str, str]) -> str:
-    text = environ.get(LOOPBACK_CIDR_ENV, "127.0.0.1/32")
+    text = environ.get(LOOPBACK_CIDR_ENV, DEFAULT_LOOPBACK_CIDR)
+    if text == DEFAULT_LOOPBACK_CIDR:  # valid, and already in canonical form
+        return text
+    import ipaddress
+
     try:
         cidr = ipaddress.ip_interface(text.strip())
     except ValueError:
         p.add(f"${LOOPBACK_CIDR_ENV}", text, "not a CIDR")
-        return "127.0.0.1/32"
+        return DEFAULT_LOOPBACK_CIDR
     if cidr.version != 4 or not cidr.ip.is_loopback or not 8 <= cidr.network.prefixlen <= 32:
         p.add(f"${LOOPBACK_CIDR_ENV}", text, "must be an IPv4 loopback CIDR with a /8 to /32 mask")
     return cidr.with_prefixlen
@@ -235,6 +253,8 @@ def _proxy_uids(p: _Problems, environ: Mapping[str, str]) -> tuple[str, ...]:
     text = p.flags.text("proxy_uid")
     if text.strip():
         return _ids(p, p.flags.source("proxy_uid"), text, "uid")
+    import pwd
+
     try:
         return (str(pwd.getpwnam(environ.get("ENVOY_USER", "istio-proxy")).pw_uid),)
     except KeyError:

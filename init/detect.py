@@ -7,16 +7,14 @@ missing ``iptable_nat`` with a present ``iptable_filter`` fooled filter-table pr
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import logging
 import socket
-from typing import TYPE_CHECKING
 
-from init.config import Binary, Family, RunOptions
 from init.errors import BackendUnavailableError
 
+TYPE_CHECKING = False  # typing's own flag would cost importing typing
 if TYPE_CHECKING:
+    from init.config import Binary, Family, RunOptions
     from init.iptc_backend import IptcBackend
     from init.restore_backend import RestoreBackend
 
@@ -30,6 +28,8 @@ _DOMAIN = {4: socket.AF_INET, 6: socket.AF_INET6}
 
 def legacy_table_available(family: Family, table: str = "nat") -> bool:
     """True when the kernel serves the legacy (x_tables) ``table`` for ``family``."""
+    import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
     buf = ctypes.create_string_buffer(table.encode(), _GETINFO_SIZE)
     size = ctypes.c_uint32(_GETINFO_SIZE)
@@ -41,6 +41,8 @@ def legacy_table_available(family: Family, table: str = "nat") -> bool:
     with sock:
         rc = libc.getsockopt(sock.fileno(), _LEVEL[family], _SO_GET_INFO, buf, ctypes.byref(size))
     if rc != 0:
+        import errno
+
         logger.debug(
             "legacy %s probe (IPv%d): %s", table, family, errno.errorcode.get(ctypes.get_errno())
         )

@@ -11,11 +11,19 @@ into validated values is :mod:`init.config`'s job.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+import os
+import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from init.errors import ConfigError
+
+TYPE_CHECKING = False  # typing's own flag would cost importing typing
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:
+    from init.records import dataclass
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +144,27 @@ def parse_bool(text: str, source: str) -> bool:
     raise ConfigError(f"{source}: invalid boolean {text!r} (use true or false)")
 
 
+def terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``, without importing shutil (bz2, lzma, ...)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 80
+    return columns
+
+
 def _build_parser() -> _Parser:
-    parser = _Parser(prog="sidecar-init", add_help=True, allow_abbrev=False)
+    # argparse's formatter would import shutil and ask the terminal once per add_argument.
+    # (Its own default is the terminal width less 2.)
+    formatter = functools.partial(argparse.HelpFormatter, width=terminal_columns() - 2)
+    parser = _Parser(
+        prog="sidecar-init", add_help=True, allow_abbrev=False, formatter_class=formatter
+    )
     for spec in FLAGS:
         names = [f"--{spec.long}"] + ([f"-{spec.short}"] if spec.short else [])
         if spec.is_bool:

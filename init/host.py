@@ -6,12 +6,11 @@ Both follow ``istio-iptables``: IPv6 is on when the pod's first global address i
 
 from __future__ import annotations
 
-import array
-import fcntl
-import ipaddress
 import logging
-import socket
-import struct
+
+TYPE_CHECKING = False  # typing's own flag would cost importing typing
+if TYPE_CHECKING:
+    import ipaddress
 
 logger = logging.getLogger(__name__)
 
@@ -23,12 +22,21 @@ _SCOPE_GLOBAL = 0x00
 
 def ipv4_addresses() -> list[ipaddress.IPv4Address]:
     """Every IPv4 address configured on an interface of this netns (SIOCGIFCONF)."""
+    import array
+    import fcntl
+    import socket
+    import struct
+
     buf = array.array("B", b"\0" * _IFREQ_SIZE * 64)
     addr, _ = buf.buffer_info()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         request = struct.pack("iL", len(buf), addr)
         length = struct.unpack("iL", fcntl.ioctl(sock.fileno(), _SIOCGIFCONF, request))[0]
     raw = buf.tobytes()[:length]
+    if not length:
+        return []
+    import ipaddress
+
     return [ipaddress.IPv4Address(raw[i + 20 : i + 24]) for i in range(0, length, _IFREQ_SIZE)]
 
 
@@ -40,6 +48,8 @@ def ipv6_global_addresses(path: str = _IF_INET6) -> list[ipaddress.IPv6Address]:
     except FileNotFoundError:
         return []
     found = []
+    if lines:
+        import ipaddress
     for line in lines:
         fields = line.split()
         if len(fields) >= 4 and int(fields[3], 16) == _SCOPE_GLOBAL:
@@ -60,6 +70,8 @@ def read_nameservers(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The IPv4 and IPv6 ``nameserver`` addresses listed in a resolv.conf file."""
     v4: list[str] = []
     v6: list[str] = []
+    import ipaddress
+
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             fields = line.split()

@@ -11,20 +11,23 @@ legacy save/restore programs, which see the same kernel tables.
 from __future__ import annotations
 
 import contextlib
-import ctypes.util
 import errno
 import functools
 import logging
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
 
-from init.config import Family
 from init.errors import ApplyError, BackendUnavailableError, InitError
-from init.plan import Plan, Rule, Table
 from init.restore_backend import Binaries
 from init.state import option_groups
+
+TYPE_CHECKING = False  # typing's own flag would cost importing typing
+if TYPE_CHECKING:
+    from typing import Any
+
+    from init.config import Family
+    from init.plan import Plan, Rule, Table
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +57,49 @@ def _listing(directory: str) -> tuple[str, ...]:
         return ()
 
 
+@functools.cache
+def _versioned(directory: str) -> dict[str, str]:
+    """``<name>`` -> the first (sorted) ``lib<name>.so.<N...>`` entry of ``directory``."""
+    found: dict[str, str] = {}
+    for entry in _listing(directory):
+        name, dot_so, _ = entry.partition(".so.")
+        if dot_so and name.startswith("lib"):
+            found.setdefault(name[3:], entry)
+    return found
+
+
+def _own_extension(name: str) -> str | None:
+    """python-iptables' own ``lib<name>`` extension module (``libxtwrapper``), beside ``iptc``.
+
+    python-iptables finds it only after failing the system directories, the site-packages
+    directory and every ``sys.path`` entry under several spellings; it is the same file.
+    """
+    import importlib.machinery
+
+    spec = importlib.machinery.PathFinder.find_spec("iptc")
+    if spec is None or spec.origin is None:
+        return None
+    site = os.path.dirname(os.path.dirname(spec.origin))
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = os.path.join(site, f"lib{name}{suffix}")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
 def _find_library(name: str) -> str | None:
     """``ctypes.util.find_library`` without forking ldconfig or gcc: ``lib<name>.so.<N>``."""
     if name == "c":
         return "libc.so.6"
+    if name == "xtwrapper":
+        return _own_extension(name)
     prefix = f"lib{name}.so."
     for base in LIB_DIRS:
+        if ".so" not in name:
+            entry = _versioned(base).get(name)
+            if entry is not None:
+                return os.path.join(base, entry)
+            continue
         for entry in _listing(base):
             if entry.startswith(prefix):
                 return os.path.join(base, entry)
@@ -68,11 +108,17 @@ def _find_library(name: str) -> str | None:
 
 @contextlib.contextmanager
 def _fast_import_environment() -> Iterator[None]:
-    """Patch find_library and shadow distutils (python-iptables' only use: a site path)."""
+    """Answer find_library ourselves and shadow distutils (python-iptables' only use: a path).
+
+    python-iptables only calls ``ctypes.util.find_library`` while it is imported. When
+    ``ctypes.util`` is not loaded yet, a stand-in module holding just our ``find_library``
+    takes its place for the import, which also spares importing ``ctypes.util`` itself (with
+    ``shutil``, ``tempfile`` and ``random``); else its ``find_library`` is patched meanwhile.
+    """
+    import ctypes
     import sysconfig
     import types
 
-    original = ctypes.util.find_library
     stub = types.ModuleType("distutils")
     stub_sysconfig = types.ModuleType("distutils.sysconfig")
     setattr(stub_sysconfig, "get_python_lib", lambda *a, **k: sysconfig.get_path("purelib"))  # noqa: B010
@@ -80,11 +126,23 @@ def _fast_import_environment() -> Iterator[None]:
     shadow = "distutils" not in sys.modules
     if shadow:
         sys.modules["distutils"], sys.modules["distutils.sysconfig"] = stub, stub_sysconfig
-    ctypes.util.find_library = _find_library
+    real_util = sys.modules.get("ctypes.util")
+    original = getattr(real_util, "find_library", None)
+    if real_util is None:
+        util = types.ModuleType("ctypes.util")
+        setattr(util, "find_library", _find_library)  # noqa: B010
+        sys.modules["ctypes.util"] = util
+        setattr(ctypes, "util", util)  # noqa: B010
+    else:
+        setattr(real_util, "find_library", _find_library)  # noqa: B010
     try:
         yield
     finally:
-        ctypes.util.find_library = original
+        if real_util is None:
+            sys.modules.pop("ctypes.util", None)
+            delattr(ctypes, "util")
+        else:
+            setattr(real_util, "find_library", original)  # noqa: B010
         if shadow:
             sys.modules.pop("distutils", None)
             sys.modules.pop("distutils.sysconfig", None)

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
 
-from init.config import CaptureConfig, Family
+TYPE_CHECKING = False  # typing's own flag would cost importing typing
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+    from typing import Literal, TypeAlias
+
+    from init.config import CaptureConfig, Family
+
+    Table: TypeAlias = Literal["filter", "mangle", "nat", "raw"]
+else:
+    from init.records import dataclass
 
 logger = logging.getLogger(__name__)
 
-Table = Literal["filter", "mangle", "nat", "raw"]
 TABLE_ORDER: tuple[Table, ...] = ("filter", "mangle", "nat", "raw")
 BUILTIN_CHAINS = frozenset({"INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"})
 CHAIN_PREFIX = "ISTIO_"

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from init.plan import Plan, Table
+TYPE_CHECKING = False  # typing's own flag would cost importing typing
+if TYPE_CHECKING:
+    from init.plan import Plan, Table
 
 logger = logging.getLogger(__name__)
 

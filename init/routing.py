@@ -11,10 +11,14 @@ from __future__ import annotations
 import errno
 import logging
 import subprocess
-from typing import Any
 
-from init.config import CaptureConfig, Family
 from init.errors import ApplyError
+
+TYPE_CHECKING = False  # typing's own flag would cost importing typing
+if TYPE_CHECKING:
+    from typing import Any
+
+    from init.config import CaptureConfig, Family
 
 logger = logging.getLogger(__name__)
 

@@ -9,21 +9,25 @@ probe per rule. The module also writes the restore text that removes our chains 
 
 from __future__ import annotations
 
-import grp
-import ipaddress
 import logging
-import pwd
 import shlex
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Literal
 
-from init.plan import BUILTIN_CHAINS, CHAIN_PREFIX, TABLE_ORDER, Plan, Rule, Table
+from init.plan import BUILTIN_CHAINS, CHAIN_PREFIX, TABLE_ORDER, Plan
+
+TYPE_CHECKING = False  # typing's own flag would cost importing typing
+if TYPE_CHECKING:
+    from dataclasses import dataclass, field
+    from typing import Literal, TypeAlias
+
+    from init.plan import Rule, Table
+
+    Status: TypeAlias = Literal["clean", "equivalent", "drift"]
+    RuleKey: TypeAlias = tuple[tuple[str, ...], ...]
+else:
+    from init.records import dataclass, field
 
 logger = logging.getLogger(__name__)
-
-Status = Literal["clean", "equivalent", "drift"]
-RuleKey = tuple[tuple[str, ...], ...]
 
 _ALIASES = {
     "--protocol": "-p", "--source": "-s", "--destination": "-d", "--in-interface": "-i",
@@ -75,6 +79,9 @@ def _number(text: str) -> str:
 def _owner(option: str, name: str) -> str:
     if name.isdigit():
         return name
+    import grp
+    import pwd
+
     try:
         return str(
             pwd.getpwnam(name).pw_uid if option == "--uid-owner" else grp.getgrnam(name).gr_gid
@@ -85,6 +92,8 @@ def _owner(option: str, name: str) -> str:
 
 def _value(option: str, values: list[str]) -> tuple[str, ...]:
     if option in ("-s", "-d") and values:
+        import ipaddress
+
         return (str(ipaddress.ip_network(values[0], strict=False)),)
     if option in ("--mark", "--set-xmark", "--tproxy-mark") and values:
         return (_number(values[0]),)

@@ -21,8 +21,11 @@ import struct
 import time
 from collections.abc import Iterator
 
-from init.config import CaptureConfig, Family
 from init.errors import ValidationFailedError
+
+TYPE_CHECKING = False  # typing's own flag would cost importing typing
+if TYPE_CHECKING:
+    from init.config import CaptureConfig, Family
 
 logger = logging.getLogger(__name__)
 

@@ -157,3 +157,16 @@ def test_go_durations(text: str, seconds: float) -> None:
 def test_bad_duration_names_flag() -> None:
     with pytest.raises(ConfigError, match="--probe-timeout='5 sec'"):
         _config(["--probe-timeout", "5 sec"])
+
+
+@pytest.mark.parametrize("columns", ["100", "50", ""])
+def test_help_width_is_argparse_default(monkeypatch: pytest.MonkeyPatch, columns: str) -> None:
+    """The parser skips shutil for the terminal width; --help must wrap exactly as before."""
+    import argparse
+
+    from init.flags import _build_parser
+
+    monkeypatch.setenv("COLUMNS", columns)
+    ours = _build_parser()._get_formatter()
+    default = argparse.HelpFormatter("sidecar-init")
+    assert (ours._width, ours._max_help_position) == (default._width, default._max_help_position)
