@@ -118,8 +118,8 @@ def build(pod: Mapping[str, Any], config: InjectorConfig, s: Settings) -> dict[s
         "hold_application": s.hold_application,
         "interception_mode": s.interception_mode,
         "status_port": s.status_port,
-        "proxy_image": proxy_image(values, s.proxy_config, annotations),
-        "proxy_init_image": proxy_init_image(values, s.proxy_config, annotations),
+        "proxy_image": image(values, "proxy", s.proxy_config, annotations),
+        "proxy_init_image": image(values, "proxy_init", s.proxy_config, annotations),
         "proxy_uid": s.proxy_uid,
         "proxy_gid": s.proxy_gid,
         "workload": named.as_dict(),
@@ -146,26 +146,19 @@ def _rest(workload: Workload) -> tuple[str, str, str]:
     return workload.namespace, workload.kind, workload.api_version
 
 
-def proxy_image(
-    values: Mapping[str, Any], proxy_config: Mapping[str, Any], annotations: Mapping[str, str]
+def image(
+    values: Mapping[str, Any],
+    component: str,
+    proxy_config: Mapping[str, Any],
+    annotations: Mapping[str, str],
 ) -> str:
+    """Image of ``component`` (``proxy`` or ``proxy_init`` in values): the proxyImage
+    annotation when it is a full reference, else ``<hub>/<image>:<tag>[-variant]``."""
     override = annotations.get("sidecar.istio.io/proxyImage", "")
     if "/" in override:
         return override
-    return _image(
-        values, str(values["global"]["proxy"]["image"] or "proxyv2"), proxy_config, annotations
-    )
-
-
-def proxy_init_image(
-    values: Mapping[str, Any], proxy_config: Mapping[str, Any], annotations: Mapping[str, str]
-) -> str:
-    override = annotations.get("sidecar.istio.io/proxyImage", "")
-    if "/" in override:
-        return override
-    return _image(
-        values, str(values["global"]["proxy_init"]["image"] or "proxyv2"), proxy_config, annotations
-    )
+    name = str(values["global"][component]["image"] or "proxyv2")
+    return _image(values, name, proxy_config, annotations)
 
 
 def _image(
