@@ -189,9 +189,16 @@ def _tag_with_variant(tag: str, variant: str) -> str:
 
 
 def pod_ports_json(containers: list[Mapping[str, Any]]) -> str:
-    """``ISTIO_META_POD_PORTS``, formatted as Istio does (one port per line)."""
+    """``ISTIO_META_POD_PORTS``, formatted as Istio does (one port per line).
+
+    The ports of a user-declared ``istio-proxy`` are not app ports and are left out (Istio
+    counts them only while that container sits under ``containers``, which changes between
+    injection and re-injection with native sidecars).
+    """
     lines = ["["]
     for container in containers:
+        if container.get("name") == "istio-proxy":
+            continue
         for port in container.get("ports") or []:
             if isinstance(port, Mapping):
                 prefix = "    " if len(lines) == 1 else "    ,"

@@ -114,20 +114,20 @@ class Injector:
         settings = context.settings(
             {"metadata": meta}, config, workload, params.namespace_annotations
         )
-        if settings.native_sidecar:
-            # Where a re-injection will find the user's istio-proxy (recorded as an init
-            # container): templates must see the same pod on every pass.
-            spec = overrides.move_proxy_to_init(spec)
         user_spec = spec
         stripped = {"metadata": meta, "spec": spec}
         names = self._templates(metadata.get("annotations") or {})
         partials = self._render(names, stripped, settings, params)
-        merged: dict[str, Any] = {**pod, "metadata": metadata, "spec": spec}
         template_pod: dict[str, Any] = {}
         for partial in partials:
             template_pod = merge.merge(template_pod, partial)
-            merged = merge.merge(merged, partial)
         template_spec = template_pod.get("spec") or {}
+        # A user's own istio-proxy goes to the list the templates inject it into (an init
+        # container for native sidecars), so it merges with ours instead of doubling it.
+        placed = overrides.place_like(spec, template_spec)
+        merged: dict[str, Any] = {**pod, "metadata": metadata, "spec": placed}
+        for partial in partials:
+            merged = merge.merge(merged, partial)
         new_spec, record = overrides.reapply(merged.get("spec") or {}, user_spec, template_spec)
         new_spec = overrides.adjust_init_user(
             new_spec, overrides.user_proxy(user_spec), settings.interception_mode == "TPROXY"

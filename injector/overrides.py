@@ -47,17 +47,27 @@ def reinsert(spec: dict[str, Any], overrides: Mapping[str, list[dict[str, Any]]]
     return spec
 
 
-def move_proxy_to_init(spec: dict[str, Any]) -> dict[str, Any]:
-    """Native sidecars: a user ``istio-proxy`` declared under containers moves to initContainers."""
-    containers = spec.get("containers") or []
-    proxy = [c for c in containers if isinstance(c, Mapping) and c.get("name") == "istio-proxy"]
-    if not proxy or any(c.get("name") == "istio-proxy" for c in spec.get("initContainers") or []):
-        return spec
-    return {
-        **spec,
-        "containers": [c for c in containers if c is not proxy[0]],
-        "initContainers": list(spec.get("initContainers") or []) + proxy,
-    }
+def place_like(spec: dict[str, Any], template_spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Move user containers named like injected ones into the list the templates use.
+
+    With native sidecars a user ``istio-proxy`` declared under ``containers`` becomes an init
+    container (and the reverse, e.g. when a recorded override meets classic mode).
+    """
+    for target, other in (("initContainers", "containers"), ("containers", "initContainers")):
+        wanted = {c.get("name") for c in template_spec.get(target) or [] if isinstance(c, Mapping)}
+        present = {c.get("name") for c in spec.get(target) or [] if isinstance(c, Mapping)}
+        movers = [
+            c
+            for c in spec.get(other) or []
+            if isinstance(c, Mapping) and c.get("name") in wanted - present
+        ]
+        if movers:
+            spec = {
+                **spec,
+                other: [c for c in spec.get(other) or [] if not any(c is m for m in movers)],
+                target: list(spec.get(target) or []) + movers,
+            }
+    return spec
 
 
 def reapply(
