@@ -13,8 +13,8 @@ import yaml
 from injector.config import load_config
 from tests.deploy.util import (
     BASE,
-    INIT_DOCKERFILE,
     IMAGE_REPO,
+    INIT_DOCKERFILE,
     K8S_VERSION,
     NAMESPACE,
     SECRET,
@@ -96,7 +96,9 @@ def test_namespaces_and_labels(installed: Objects) -> None:
 # RBAC -----------------------------------------------------------------------------------
 
 
-def _rules(obj: dict[str, Any]) -> list[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], frozenset[str]]]:
+def _rules(
+    obj: dict[str, Any],
+) -> list[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], frozenset[str]]]:
     return [
         (
             tuple(r.get("apiGroups", [])),
@@ -238,7 +240,10 @@ def test_writable_tmp_and_config_mount(installed: Objects) -> None:
     mount = mounts[config_dir]
     assert mount["readOnly"] is True
     assert "subPath" not in mount  # a subPath mount never sees ConfigMap updates
-    assert volumes[mount["name"]]["configMap"]["name"] == installed.one("ConfigMap")["metadata"]["name"]
+    assert (
+        volumes[mount["name"]]["configMap"]["name"]
+        == installed.one("ConfigMap")["metadata"]["name"]
+    )
 
 
 def test_command_line(installed: Objects) -> None:
@@ -272,7 +277,11 @@ def test_command_line_is_accepted_by_injector_serve(installed: Objects) -> None:
 def test_probes(installed: Objects) -> None:
     container = _container(installed)
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    expected = {"readinessProbe": "/readyz", "livenessProbe": "/healthz", "startupProbe": "/healthz"}
+    expected = {
+        "readinessProbe": "/readyz",
+        "livenessProbe": "/healthz",
+        "startupProbe": "/healthz",
+    }
     for probe, path in expected.items():
         get = container[probe]["httpGet"]
         assert get["path"] == path, probe
@@ -280,9 +289,10 @@ def test_probes(installed: Objects) -> None:
         assert ports.get(get["port"], get["port"]) == WEBHOOK_PORT, probe
     # A liveness failure restarts the pod: it must be more tolerant than readiness.
     live, ready = container["livenessProbe"], container["readinessProbe"]
-    assert live["periodSeconds"] * live["failureThreshold"] > ready["periodSeconds"] * ready[
-        "failureThreshold"
-    ]
+    assert (
+        live["periodSeconds"] * live["failureThreshold"]
+        > ready["periodSeconds"] * ready["failureThreshold"]
+    )
 
 
 def test_grace_period_covers_prestop_drain_and_shutdown(installed: Objects) -> None:

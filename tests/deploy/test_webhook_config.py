@@ -30,7 +30,9 @@ def _hooks(objects: Objects) -> list[dict[str, Any]]:
     return list(objects.one("MutatingWebhookConfiguration", WEBHOOK_CONFIG)["webhooks"])
 
 
-def _called(hooks: list[dict[str, Any]], ns: str, ns_labels: dict[str, str], pod_labels: dict[str, str]) -> set[str]:
+def _called(
+    hooks: list[dict[str, Any]], ns: str, ns_labels: dict[str, str], pod_labels: dict[str, str]
+) -> set[str]:
     """Which entries the API server would call for a pod CREATE (selectors only)."""
     labels = {"kubernetes.io/metadata.name": ns, **ns_labels}  # set by the API server
     return {
@@ -47,6 +49,8 @@ PRECEDENCE = [
     ("apps", {LEGACY: "enabled"}, {INJECT: "true"}, NAMESPACE_HOOK),
     ("apps", {LEGACY: "enabled"}, {INJECT: "false"}, None),
     ("apps", {LEGACY: "disabled"}, {}, None),
+    ("apps", {LEGACY: "true"}, {}, None),  # only the exact value `enabled` opts in
+    ("apps", {LEGACY: ""}, {INJECT: "true"}, None),
     ("apps", {LEGACY: "disabled"}, {INJECT: "true"}, None),
     ("apps", {LEGACY: "disabled"}, {REV: "default"}, None),
     ("apps", {REV: "default"}, {}, REV_NAMESPACE_HOOK),
@@ -58,6 +62,7 @@ PRECEDENCE = [
     ("apps", {LEGACY: "enabled", REV: "default"}, {}, NAMESPACE_HOOK),
     ("apps", {}, {INJECT: "true"}, OBJECT_HOOK),
     ("apps", {}, {INJECT: "false"}, None),
+    ("apps", {}, {INJECT: "yes"}, None),
     ("apps", {}, {REV: "default"}, REV_OBJECT_HOOK),
     ("apps", {}, {REV: "default", INJECT: "true"}, REV_OBJECT_HOOK),
     ("apps", {}, {REV: "default", INJECT: "false"}, None),
@@ -114,7 +119,9 @@ def test_entries_are_mutually_exclusive(installed: Objects) -> None:
 
 def test_four_entries_with_unique_names_and_a_common_suffix(installed: Objects) -> None:
     names = [h["name"] for h in _hooks(installed)]
-    assert sorted(names) == sorted([NAMESPACE_HOOK, OBJECT_HOOK, REV_NAMESPACE_HOOK, REV_OBJECT_HOOK])
+    assert sorted(names) == sorted(
+        [NAMESPACE_HOOK, OBJECT_HOOK, REV_NAMESPACE_HOOK, REV_OBJECT_HOOK]
+    )
     assert all(n.endswith(f".{DOMAIN}") for n in names)
 
 
