@@ -1,0 +1,191 @@
+"""The MutatingWebhookConfiguration: Istio's selection entries (reference §1.1), our settings,
+and the fail-open overlay."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from typing import Any
+
+import pytest
+
+from certs.cabundle import WebhookTarget
+from certs.manager import CertSettings
+from injector.selectors import matches
+from tests.deploy.util import NAMESPACE, SERVICE, WEBHOOK_CONFIG, Objects
+
+DOMAIN = "sidecar-injector.github.io"
+NAMESPACE_HOOK = f"namespace.{DOMAIN}"
+OBJECT_HOOK = f"object.{DOMAIN}"
+REV_NAMESPACE_HOOK = f"rev.namespace.{DOMAIN}"
+REV_OBJECT_HOOK = f"rev.object.{DOMAIN}"
+EXCLUDED_NAMESPACES = {NAMESPACE, "kube-system", "kube-public", "kube-node-lease"}
+
+INJECT = "sidecar.istio.io/inject"
+REV = "istio.io/rev"
+LEGACY = "istio-injection"
+
+
+def _hooks(objects: Objects) -> list[dict[str, Any]]:
+    return list(objects.one("MutatingWebhookConfiguration", WEBHOOK_CONFIG)["webhooks"])
+
+
+def _called(
+    hooks: list[dict[str, Any]], ns: str, ns_labels: dict[str, str], pod_labels: dict[str, str]
+) -> set[str]:
+    """Which entries the API server would call for a pod CREATE (selectors only)."""
+    labels = {"kubernetes.io/metadata.name": ns, **ns_labels}  # set by the API server
+    return {
+        h["name"]
+        for h in hooks
+        if matches(h["namespaceSelector"], labels) and matches(h["objectSelector"], pod_labels)
+    }
+
+
+# §1.1's precedence table, for a default-revision install, plus our exclusions.
+PRECEDENCE = [
+    # (namespace, namespace labels, pod labels, entry called or None)
+    ("apps", {LEGACY: "enabled"}, {}, NAMESPACE_HOOK),
+    ("apps", {LEGACY: "enabled"}, {INJECT: "true"}, NAMESPACE_HOOK),
+    ("apps", {LEGACY: "enabled"}, {INJECT: "false"}, None),
+    ("apps", {LEGACY: "disabled"}, {}, None),
+    ("apps", {LEGACY: "true"}, {}, None),  # only the exact value `enabled` opts in
+    ("apps", {LEGACY: ""}, {INJECT: "true"}, None),
+    ("apps", {LEGACY: "disabled"}, {INJECT: "true"}, None),
+    ("apps", {LEGACY: "disabled"}, {REV: "default"}, None),
+    ("apps", {REV: "default"}, {}, REV_NAMESPACE_HOOK),
+    ("apps", {REV: "default"}, {INJECT: "true"}, REV_NAMESPACE_HOOK),
+    ("apps", {REV: "default"}, {INJECT: "false"}, None),
+    ("apps", {REV: "canary"}, {}, None),  # another revision's webhook
+    ("apps", {REV: "canary"}, {INJECT: "true"}, None),
+    ("apps", {LEGACY: "enabled", REV: "canary"}, {}, NAMESPACE_HOOK),  # legacy label wins
+    ("apps", {LEGACY: "enabled", REV: "default"}, {}, NAMESPACE_HOOK),
+    ("apps", {}, {INJECT: "true"}, OBJECT_HOOK),
+    ("apps", {}, {INJECT: "false"}, None),
+    ("apps", {}, {INJECT: "yes"}, None),
+    ("apps", {}, {REV: "default"}, REV_OBJECT_HOOK),
+    ("apps", {}, {REV: "default", INJECT: "true"}, REV_OBJECT_HOOK),
+    ("apps", {}, {REV: "default", INJECT: "false"}, None),
+    ("apps", {}, {REV: "canary"}, None),
+    ("apps", {}, {REV: "canary", INJECT: "true"}, None),
+    ("apps", {}, {}, None),  # no enableNamespacesByDefault (`auto.` entry) in this install
+    ("apps", {"team": "a"}, {"app": "web"}, None),
+    ("apps", {LEGACY: "enabled"}, {"app": "web", "version": "v1"}, NAMESPACE_HOOK),
+    ("apps", {REV: "default"}, {REV: "canary"}, REV_NAMESPACE_HOOK),  # namespace label first
+] + [
+    (ns, ns_labels, pod_labels, None)
+    for ns in sorted(EXCLUDED_NAMESPACES)
+    for ns_labels, pod_labels in [
+        ({LEGACY: "enabled"}, {}),
+        ({REV: "default"}, {}),
+        ({}, {INJECT: "true"}),
+        ({}, {REV: "default"}),
+    ]
+]
+
+
+@pytest.mark.parametrize(("ns", "ns_labels", "pod_labels", "expected"), PRECEDENCE)
+def test_selection_follows_istio_precedence(
+    installed: Objects,
+    ns: str,
+    ns_labels: dict[str, str],
+    pod_labels: dict[str, str],
+    expected: str | None,
+) -> None:
+    called = _called(_hooks(installed), ns, ns_labels, pod_labels)
+    assert called == ({expected} if expected else set())
+
+
+def test_entries_are_mutually_exclusive(installed: Objects) -> None:
+    """Over every combination of the relevant labels, at most one entry is called: a pod is
+    never injected twice in one admission pass."""
+    hooks = _hooks(installed)
+    choices = {
+        LEGACY: [None, "enabled", "disabled"],
+        REV: [None, "default", "canary"],
+    }
+    pod_choices = {INJECT: [None, "true", "false", "yes"], REV: [None, "default", "canary"]}
+
+    def combos(options: dict[str, list[str | None]]) -> list[dict[str, str]]:
+        keys = list(options)
+        return [
+            {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+            for values in itertools.product(*options.values())
+        ]
+
+    for ns_labels, pod_labels in itertools.product(combos(choices), combos(pod_choices)):
+        assert len(_called(hooks, "apps", ns_labels, pod_labels)) <= 1, (ns_labels, pod_labels)
+
+
+def test_four_entries_with_unique_names_and_a_common_suffix(installed: Objects) -> None:
+    names = [h["name"] for h in _hooks(installed)]
+    assert sorted(names) == sorted(
+        [NAMESPACE_HOOK, OBJECT_HOOK, REV_NAMESPACE_HOOK, REV_OBJECT_HOOK]
+    )
+    assert all(n.endswith(f".{DOMAIN}") for n in names)
+
+
+def test_the_certs_code_reconciles_every_entry(installed: Objects) -> None:
+    """The caBundle reconciler must pick all our entries with the settings `serve` passes."""
+    settings = CertSettings(namespace=NAMESPACE, webhook_config_name=WEBHOOK_CONFIG)
+    target: WebhookTarget = settings.target
+    names = [h["name"] for h in _hooks(installed)]
+    assert target.config_name == WEBHOOK_CONFIG
+    assert target.select(names) == names
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_entry_settings(installed: Objects, index: int) -> None:
+    hook = _hooks(installed)[index]
+    assert hook["sideEffects"] == "None"
+    assert hook["admissionReviewVersions"] == ["v1"]
+    assert hook["reinvocationPolicy"] == "IfNeeded"
+    assert hook["timeoutSeconds"] == 5
+    assert hook["failurePolicy"] == "Fail"
+    assert hook["matchPolicy"] == "Equivalent"
+    assert hook["rules"] == [
+        {
+            "operations": ["CREATE"],
+            "apiGroups": [""],
+            "apiVersions": ["v1"],
+            "resources": ["pods"],
+            "scope": "Namespaced",
+        }
+    ]
+    assert hook["clientConfig"] == {
+        "service": {"name": SERVICE, "namespace": NAMESPACE, "port": 443, "path": "/inject"}
+    }
+    assert "caBundle" not in hook["clientConfig"]  # the webhook fills it in
+    assert "url" not in hook["clientConfig"]
+    exclusion = [
+        e
+        for e in hook["namespaceSelector"]["matchExpressions"]
+        if e["key"] == "kubernetes.io/metadata.name"
+    ]
+    assert len(exclusion) == 1
+    assert exclusion[0]["operator"] == "NotIn"
+    assert set(exclusion[0]["values"]) == EXCLUDED_NAMESPACES
+    # Mirror pods are skipped by the API server itself.
+    (condition,) = hook["matchConditions"]
+    assert "kubernetes.io/config.mirror" in condition["expression"]
+
+
+def test_webhook_config_label(installed: Objects) -> None:
+    meta = installed.one("MutatingWebhookConfiguration")["metadata"]
+    assert meta["labels"]["app.kubernetes.io/name"] == "sidecar-injector"
+
+
+# the fail-open overlay ------------------------------------------------------------------
+
+
+def test_fail_open_flips_every_failure_policy_and_nothing_else(
+    installed: Objects, fail_open: Objects
+) -> None:
+    expected = copy.deepcopy(installed.docs)
+    for doc in expected:
+        if doc["kind"] == "MutatingWebhookConfiguration":
+            for hook in doc["webhooks"]:
+                assert hook["failurePolicy"] == "Fail"
+                hook["failurePolicy"] = "Ignore"
+    assert fail_open.docs == expected
+    assert all(h["failurePolicy"] == "Ignore" for h in _hooks(fail_open))
