@@ -58,20 +58,44 @@ def _merge_maps(original: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[s
 
 
 def merge_list(original: list[Any], patch: list[Any], key: str) -> list[Any]:
-    """Merge two lists of objects by ``key`` (order: original items, then new patch items)."""
-    by_key = {item.get(key): item for item in patch if isinstance(item, Mapping)}
-    merged: list[Any] = []
+    """Merge two lists of objects by ``key``, ordered as Kubernetes orders them.
+
+    Patch items (merged with the original item of the same key, if any) keep the patch's
+    order; original-only items keep theirs; the two are interleaved like apimachinery's
+    ``mergeSortedSlice``: an original-only item goes first only if it stood before the
+    next patch item in the original list.
+    """
+    position = {_key(item, key): i for i, item in enumerate(original) if _key(item, key) is not None}
+    identity = {id(item): i for i, item in enumerate(original)}
+    patched_keys = {_key(item, key) for item in patch} - {None}
+    right: list[Any] = []
+    right_pos: list[int | None] = []
     seen: set[Any] = set()
-    for item in original:
-        item_key = item.get(key) if isinstance(item, Mapping) else None
-        if item_key is not None and item_key in by_key:
-            merged.append(_merge_maps(item, by_key[item_key]))
-            seen.add(item_key)
-        else:
-            merged.append(item)
     for item in patch:
-        item_key = item.get(key) if isinstance(item, Mapping) else None
-        if item_key is None or item_key not in seen:
-            merged.append(item)
-            seen.add(item_key)
+        item_key = _key(item, key)
+        if item_key is not None and item_key in seen:
+            continue
+        seen.add(item_key)
+        if item_key in position:
+            right.append(_merge_maps(original[position[item_key]], item))
+            right_pos.append(position[item_key])
+        else:
+            right.append(item)
+            right_pos.append(None)
+    left = [item for item in original if _key(item, key) not in patched_keys or _key(item, key) is None]
+    merged: list[Any] = []
+    i = j = 0
+    while i < len(left) or j < len(right):
+        if j >= len(right) or (
+            i < len(left) and right_pos[j] is not None and identity[id(left[i])] < right_pos[j]  # type: ignore[operator]
+        ):
+            merged.append(left[i])
+            i += 1
+        else:
+            merged.append(right[j])
+            j += 1
     return merged
+
+
+def _key(item: Any, key: str) -> Any:
+    return item.get(key) if isinstance(item, Mapping) else None

@@ -1,0 +1,96 @@
+"""Shared test helpers: Istio's test settings, semantic normalisation, schema validation."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import yaml
+
+from injector import quantity
+from injector.config import InjectorConfig, load_config
+
+TESTDATA = Path(__file__).resolve().parent.parent / "testdata"
+ISTIO = TESTDATA / "istio" / "inject"
+OURS = TESTDATA / "inject"
+K8S_VERSION = "1.34.0"
+
+# The settings Istio's goldens were produced with (see testdata/istio/README.md).
+ISTIO_VALUES = """
+global:
+  hub: registry.istio.io/testing
+  tag: latest
+  proxy_init:
+    image: proxyv2
+"""
+
+
+def istio_config(native: bool = True) -> InjectorConfig:
+    return load_config(None, ISTIO_VALUES, None, native_sidecars=native)
+
+
+def load_docs(text: str) -> list[Any]:
+    return [d for d in yaml.safe_load_all(text) if d is not None]
+
+
+def _maybe_json(value: str) -> Any:
+    stripped = value.strip()
+    if stripped[:1] in "{[":
+        try:
+            return json.loads(stripped)
+        except ValueError:
+            return value
+    return value
+
+
+def normalize(obj: Any) -> Any:
+    """Make Istio's Go-serialised output and ours comparable without hiding real differences.
+
+    Removes only serialisation artifacts (``status: {}``, ``strategy: {}``, empty
+    ``resources``/``metadata``, ``creationTimestamp: null``), compares JSON-valued strings
+    (env values, status/overrides annotations) as JSON and quantities by value.
+    """
+    obj = copy.deepcopy(obj)
+    return _norm(obj, "")
+
+
+def _norm(node: Any, key: str) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if v is None and k == "creationTimestamp":
+                continue
+            if v == {} and k in ("status", "strategy", "resources", "metadata"):
+                continue
+            if k in ("requests", "limits") and isinstance(v, dict):
+                out[k] = {r: str(quantity.parse(str(q)).normalize()) for r, q in v.items()}
+                continue
+            if k == "fieldRef" and isinstance(v, dict):
+                v = {fk: fv for fk, fv in v.items() if fk != "apiVersion"}
+            out[k] = _norm(v, k)
+        if key == "annotations":
+            for name in ("sidecar.istio.io/status", "proxy.istio.io/overrides"):
+                if name in out and isinstance(out[name], str):
+                    parsed = json.loads(out[name])
+                    parsed.pop("version", None)
+                    out[name] = _norm(parsed, "")
+        if "name" in out and "value" in out and isinstance(out["value"], str):
+            out["value"] = _maybe_json(out["value"])
+        return out
+    if isinstance(node, list):
+        return [_norm(item, key) for item in node]
+    return node
+
+
+def validate_object(obj: dict[str, Any]) -> None:
+    """Raise if ``obj`` does not validate against the Kubernetes OpenAPI schema (strict)."""
+    kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def as_pod(template: dict[str, Any], name: str = "validated") -> dict[str, Any]:
+    metadata = dict(template.get("metadata") or {})
+    metadata.setdefault("name", name)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]}
