@@ -38,8 +38,14 @@ MAX_BODY = 6 * 1024 * 1024  # Istio's MaxRequestBodyBytes
 JSON = "application/json"
 ReadyCheck = Callable[[], tuple[bool, str]]
 _FLOOR_BODY = orjson.dumps(
-    {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {"uid": "", "allowed": True}}
+    {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "response": {"uid": "", "allowed": True},
+    }
 )
+
+_CLOSE = {"connection": "close"}
 
 
 @dataclass
@@ -90,6 +96,8 @@ def create_app(
         elapsed = time.perf_counter() - start
         state.metrics.observe(reply.decision, elapsed)
         _log(reply, elapsed)
+        if state.draining:  # move the apiserver's keep-alive connections to other replicas
+            return Response(reply.body, reply.status, _CLOSE, media_type=JSON)
         return Response(reply.body, status_code=reply.status, media_type=JSON)
 
     async def floor_endpoint(request: Request) -> Response:
@@ -217,7 +225,9 @@ def _log(reply: Reply, elapsed: float) -> None:
         )
     elif logger.isEnabledFor(logging.INFO):
         logger.info(
-            "admission %s", reply.decision, extra={**reply.fields, "duration_ms": round(elapsed * 1000, 3)}
+            "admission %s",
+            reply.decision,
+            extra={**reply.fields, "duration_ms": round(elapsed * 1000, 3)},
         )
 
 
