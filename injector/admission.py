@@ -99,7 +99,9 @@ def review(body: Any, injector: Injector, params: PathParams | None = None) -> R
     fields = _log_fields(request, pod)
     env = params.env if params is not None else {}
     try:
-        outcome = injector.inject(pod, InjectionParams(namespace=request.get("namespace"), proxy_env=env))
+        outcome = injector.inject(
+            pod, InjectionParams(namespace=request.get("namespace"), proxy_env=env)
+        )
     except InjectionError as exc:
         response = deny(uid, exc.code, str(exc))
         return _reply(api_version, response, "denied", str(exc), fields)

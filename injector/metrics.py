@@ -34,7 +34,9 @@ class Metrics:
     def __init__(self, state: ConfigState | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "sidecar_injection_requests", "Total number of injection requests.", registry=self.registry
+            "sidecar_injection_requests",
+            "Total number of injection requests.",
+            registry=self.registry,
         )
         self.success = Counter(
             "sidecar_injection_success",

@@ -67,7 +67,9 @@ def fingerprint(texts: Texts) -> str:
 class ConfigState:
     """The current ``Injector`` plus what ``/readyz`` and ``/metrics`` report about it."""
 
-    def __init__(self, config: InjectorConfig, *, cache_size: int = 512, source_hash: str = "") -> None:
+    def __init__(
+        self, config: InjectorConfig, *, cache_size: int = 512, source_hash: str = ""
+    ) -> None:
         self.cache_size = cache_size
         self.injector = Injector(config, cache_size=cache_size)
         self.source_hash = source_hash

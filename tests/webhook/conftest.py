@@ -41,7 +41,9 @@ class Certs:
     key: Path
 
 
-def make_certs(directory: Path, *, days: int = 30, names: tuple[str, ...] = ("localhost",)) -> Certs:
+def make_certs(
+    directory: Path, *, days: int = 30, names: tuple[str, ...] = ("localhost",)
+) -> Certs:
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test webhook CA")])

@@ -139,11 +139,19 @@ def test_long_warnings_are_shortened() -> None:
         ({"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v2"}, "apiVersion"),
         ({"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1"}, "no request"),
         (
-            {"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1", "request": {"object": {}}},
+            {
+                "kind": "AdmissionReview",
+                "apiVersion": "admission.k8s.io/v1",
+                "request": {"object": {}},
+            },
             "no uid",
         ),
         (
-            {"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1", "request": {"uid": "u"}},
+            {
+                "kind": "AdmissionReview",
+                "apiVersion": "admission.k8s.io/v1",
+                "request": {"uid": "u"},
+            },
             "no object",
         ),
     ],

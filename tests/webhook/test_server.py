@@ -20,7 +20,9 @@ from tests.webhook.conftest import Running, apiserver_capture, client_context, h
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
-def post(live: Running, body: bytes, headers: dict[str, str] | None = None, path: str = "/inject") -> httpx.Response:
+def post(
+    live: Running, body: bytes, headers: dict[str, str] | None = None, path: str = "/inject"
+) -> httpx.Response:
     with live.client() as client:
         return client.post(path, content=body, headers=JSON_HEADERS if headers is None else headers)
 
@@ -37,13 +39,17 @@ def test_captured_apiserver_request_is_answered(live: Running) -> None:
     answer = review["response"]
     assert answer["uid"] == capture["body"]["request"]["uid"]
     assert answer["allowed"] is True and answer["patchType"] == "JSONPatch"
-    pod = jsonpatch.apply_patch(capture["body"]["request"]["object"], json.loads(base64.b64decode(answer["patch"])))
+    pod = jsonpatch.apply_patch(
+        capture["body"]["request"]["object"], json.loads(base64.b64decode(answer["patch"]))
+    )
     assert [c["name"] for c in pod["spec"]["initContainers"]] == ["istio-init", "istio-proxy"]
 
 
 def test_gzip_accepting_client_gets_a_plain_json_answer(live: Running) -> None:
     body = json.dumps(review_of(hello_pod())).encode()
-    response = post(live, body, {"Content-Type": "application/json; charset=utf-8", "Accept-Encoding": "gzip"})
+    response = post(
+        live, body, {"Content-Type": "application/json; charset=utf-8", "Accept-Encoding": "gzip"}
+    )
     assert response.status_code == 200 and response.json()["response"]["allowed"] is True
 
 
