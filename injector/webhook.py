@@ -160,6 +160,8 @@ async def _answer(request: Request, state: WebhookState) -> Reply:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         return admission.bad_request(f"body is not valid JSON: {exc}")
+    if logger.isEnabledFor(logging.DEBUG):  # the pod body only ever at DEBUG
+        logger.debug("admission request %s", body.decode("utf-8", "replace"))
     params = state.path_params(request.scope["path"])
     return admission.review(document, state.config.injector, params)
 
