@@ -69,7 +69,9 @@ def _cidrs(allow_wildcard: bool) -> Validator:
                 bad.append(item)
         if bad:
             wildcard = " or '*'" if allow_wildcard else ""
-            return f"has invalid CIDR(s) {', '.join(bad)} (expected a comma list of CIDRs{wildcard})"
+            return (
+                f"has invalid CIDR(s) {', '.join(bad)} (expected a comma list of CIDRs{wildcard})"
+            )
         return None
 
     return check

@@ -51,39 +51,62 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="injector", description=__doc__.splitlines()[0])
-    parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     inject = commands.add_parser("inject", help="inject the sidecar into workloads in a manifest")
     _config_flags(inject)
     inject.add_argument("-f", "--filename", required=True, help="manifest file, or - for stdin")
     inject.add_argument("-o", "--output", help="write here instead of stdout (only on success)")
-    inject.add_argument("--diff", action="store_true", help="print a unified diff instead of the output")
+    inject.add_argument(
+        "--diff", action="store_true", help="print a unified diff instead of the output"
+    )
     inject.set_defaults(handler=_inject)
-    check = commands.add_parser("check", help="say for each workload whether it would be injected, and why")
+    check = commands.add_parser(
+        "check", help="say for each workload whether it would be injected, and why"
+    )
     _config_flags(check)
     check.add_argument("-f", "--filename", required=True, help="manifest file, or - for stdin")
     check.set_defaults(handler=_check)
     serve = commands.add_parser("serve", help="run the admission webhook (HTTPS)")
     try:
-        from injector import server
+        from injector import server  # type: ignore[attr-defined,unused-ignore]
     except ImportError as exc:  # the [webhook] extra is not installed
         serve.set_defaults(handler=lambda _args, e=exc: _missing("serve", e))
     else:
         server.add_arguments(serve)
         serve.set_defaults(handler=server.run)
-    commands.add_parser("certs", help="webhook certificates: generate, status (see `injector certs -h`)")
+    commands.add_parser(
+        "certs", help="webhook certificates: generate, status (see `injector certs -h`)"
+    )
     return parser
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="injector config (policy, templates, selectors)")
-    parser.add_argument("--values", type=Path, help="Istio values (the `values` key of istio-sidecar-injector)")
-    parser.add_argument("--mesh", type=Path, help="Istio mesh config (the `mesh` key of the istio ConfigMap)")
+    parser.add_argument(
+        "--config", type=Path, help="injector config (policy, templates, selectors)"
+    )
+    parser.add_argument(
+        "--values", type=Path, help="Istio values (the `values` key of istio-sidecar-injector)"
+    )
+    parser.add_argument(
+        "--mesh", type=Path, help="Istio mesh config (the `mesh` key of the istio ConfigMap)"
+    )
     native = parser.add_mutually_exclusive_group()
-    native.add_argument("--native-sidecars", dest="native", action="store_true", default=None,
-                        help="istio-proxy as a native sidecar (init container, restartPolicy: Always)")
-    native.add_argument("--no-native-sidecars", dest="native", action="store_false",
-                        help="istio-proxy as a regular container (Kubernetes < 1.29)")
+    native.add_argument(
+        "--native-sidecars",
+        dest="native",
+        action="store_true",
+        default=None,
+        help="istio-proxy as a native sidecar (init container, restartPolicy: Always)",
+    )
+    native.add_argument(
+        "--no-native-sidecars",
+        dest="native",
+        action="store_false",
+        help="istio-proxy as a regular container (Kubernetes < 1.29)",
+    )
 
 
 def _load(args: argparse.Namespace) -> InjectorConfig:
@@ -121,7 +144,9 @@ def _inject(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    result = transform(_read_input(args.filename), Injector(_load(args), cache_size=64), inject=False)
+    result = transform(
+        _read_input(args.filename), Injector(_load(args), cache_size=64), inject=False
+    )
     rows = [("DOC", "WORKLOAD", "INJECT", "REASON")]
     for report in result.reports:
         verdict = "yes" if report.outcome.injected else "no"
@@ -160,5 +185,9 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def _missing(command: str, exc: ImportError) -> int:
-    print(f"error: `injector {command}` needs the webhook extra: pip install 'sidecar-injector[webhook]' ({exc})", file=sys.stderr)
+    print(
+        f"error: `injector {command}` needs the webhook extra: "
+        f"pip install 'sidecar-injector[webhook]' ({exc})",
+        file=sys.stderr,
+    )
     return 1

@@ -19,10 +19,13 @@ import orjson
 import yaml
 
 from injector import mesh as mesh_mod
-from injector import selectors, template, values as values_mod
+from injector import selectors, template
+from injector import values as values_mod
 from injector.errors import ConfigError
 
-IGNORED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
+IGNORED_NAMESPACES = frozenset(
+    {"kube-system", "kube-public", "kube-node-lease", "local-path-storage"}
+)
 BUILTIN_TEMPLATES = ("sidecar", "gateway")
 _CONFIG_KEYS = frozenset(
     {
@@ -75,22 +78,28 @@ def load_config(
     """Build a config from the three documents (``None``: our default for that part)."""
     doc = _parse_config_doc(config_text, sources[0])
     if values_text is None:
-        values, warnings = values_mod.default_values(), []
+        values, warnings = values_mod.default_values(), list[str]()
     else:
         values, warnings = values_mod.load_values(values_text, sources[1])
-    mesh = mesh_mod.default_mesh() if mesh_text is None else mesh_mod.load_mesh(mesh_text, sources[2])
+    mesh = (
+        mesh_mod.default_mesh() if mesh_text is None else mesh_mod.load_mesh(mesh_text, sources[2])
+    )
     webhook_values = values["sidecarInjectorWebhook"]
     template_sources = builtin_template_sources()
     template_sources.update(_string_map(webhook_values.get("templates") or {}, "values templates"))
     template_sources.update(_string_map(doc.get("templates") or {}, f"{sources[0]}: templates"))
-    compiled = {name: template.compile_template(name, text) for name, text in template_sources.items()}
+    compiled = {
+        name: template.compile_template(name, text) for name, text in template_sources.items()
+    }
     never = tuple(doc.get("neverInjectSelector") or webhook_values["neverInjectSelector"] or ())
     always = tuple(doc.get("alwaysInjectSelector") or webhook_values["alwaysInjectSelector"] or ())
     for i, sel in enumerate(never):
         selectors.validate(sel, f"neverInjectSelector[{i}]")
     for i, sel in enumerate(always):
         selectors.validate(sel, f"alwaysInjectSelector[{i}]")
-    defaults = tuple(doc.get("defaultTemplates") or webhook_values["defaultTemplates"] or ("sidecar",))
+    defaults = tuple(
+        doc.get("defaultTemplates") or webhook_values["defaultTemplates"] or ("sidecar",)
+    )
     aliases = {k: tuple(v) for k, v in (doc.get("aliases") or {}).items()}
     config = InjectorConfig(
         policy=str(doc.get("policy") or values["global"]["proxy"]["autoInject"]),
@@ -127,7 +136,11 @@ def load_config_files(
         _read(values_path),
         _read(mesh_path),
         native_sidecars=native_sidecars,
-        sources=(str(config_path or "config"), str(values_path or "values"), str(mesh_path or "mesh")),
+        sources=(
+            str(config_path or "config"),
+            str(values_path or "values"),
+            str(mesh_path or "mesh"),
+        ),
     )
 
 
@@ -157,7 +170,9 @@ def _parse_config_doc(text: str | None, source: str) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"{source}: unknown keys: {', '.join(unknown)}")
     if doc.get("policy") not in (None, "enabled", "disabled"):
-        raise ConfigError(f"{source}: policy must be 'enabled' or 'disabled', got {doc['policy']!r}")
+        raise ConfigError(
+            f"{source}: policy must be 'enabled' or 'disabled', got {doc['policy']!r}"
+        )
     return dict(doc)
 
 

@@ -67,7 +67,9 @@ def settings(
     status_port = annotations.get(
         "status.sidecar.istio.io/port", str(config.values["global"]["proxy"]["statusPort"])
     )
-    return Settings(native, mode, proxy_config, status_port, hold and not native, uid, gid, workload)
+    return Settings(
+        native, mode, proxy_config, status_port, hold and not native, uid, gid, workload
+    )
 
 
 def _proxy_ids(namespace_annotations: Mapping[str, str] | None) -> tuple[int, int]:
@@ -144,11 +146,15 @@ def _rest(workload: Workload) -> tuple[str, str, str]:
     return workload.namespace, workload.kind, workload.api_version
 
 
-def proxy_image(values: Mapping[str, Any], proxy_config: Mapping[str, Any], annotations: Mapping[str, str]) -> str:
+def proxy_image(
+    values: Mapping[str, Any], proxy_config: Mapping[str, Any], annotations: Mapping[str, str]
+) -> str:
     override = annotations.get("sidecar.istio.io/proxyImage", "")
     if "/" in override:
         return override
-    return _image(values, str(values["global"]["proxy"]["image"] or "proxyv2"), proxy_config, annotations)
+    return _image(
+        values, str(values["global"]["proxy"]["image"] or "proxyv2"), proxy_config, annotations
+    )
 
 
 def proxy_init_image(
@@ -157,11 +163,16 @@ def proxy_init_image(
     override = annotations.get("sidecar.istio.io/proxyImage", "")
     if "/" in override:
         return override
-    return _image(values, str(values["global"]["proxy_init"]["image"] or "proxyv2"), proxy_config, annotations)
+    return _image(
+        values, str(values["global"]["proxy_init"]["image"] or "proxyv2"), proxy_config, annotations
+    )
 
 
 def _image(
-    values: Mapping[str, Any], name: str, proxy_config: Mapping[str, Any], annotations: Mapping[str, str]
+    values: Mapping[str, Any],
+    name: str,
+    proxy_config: Mapping[str, Any],
+    annotations: Mapping[str, str],
 ) -> str:
     if "/" in name:
         return name
@@ -197,7 +208,11 @@ def pod_ports_json(containers: list[Mapping[str, Any]]) -> str:
 
 
 def _port_json(port: Mapping[str, Any]) -> str:
-    ordered = {k: port[k] for k in ("name", "hostPort", "containerPort", "protocol", "hostIP") if port.get(k)}
+    ordered = {
+        k: port[k]
+        for k in ("name", "hostPort", "containerPort", "protocol", "hostIP")
+        if port.get(k)
+    }
     return json.dumps(ordered, separators=(",", ":"))
 
 

@@ -24,8 +24,19 @@ from typing import Any
 import orjson
 
 from injector import annotations as ann
-from injector import context, identity, merge, ordering, overrides, patch, policy, probes
-from injector import prometheus, reinjection, template
+from injector import (
+    context,
+    identity,
+    merge,
+    ordering,
+    overrides,
+    patch,
+    policy,
+    probes,
+    prometheus,
+    reinjection,
+    template,
+)
 from injector.config import InjectorConfig
 from injector.errors import AnnotationError, InjectionError, InvalidPodError
 from injector.identity import Workload
@@ -98,14 +109,20 @@ class Injector:
         metadata, spec, previous = reinjection.strip(metadata, spec, target_port)
         recorded = overrides.recorded(metadata.get("annotations") or {})
         spec = overrides.reinsert(spec, recorded)
-        user_spec = spec
         workload = params.workload or identity.from_pod(metadata, namespace)
-        stripped = {"metadata": {**metadata, "namespace": namespace}, "spec": spec}
-        settings = context.settings(stripped, config, workload, params.namespace_annotations)
+        meta = {**metadata, "namespace": namespace}
+        settings = context.settings(
+            {"metadata": meta}, config, workload, params.namespace_annotations
+        )
+        if settings.native_sidecar:
+            # Where a re-injection will find the user's istio-proxy (recorded as an init
+            # container): templates must see the same pod on every pass.
+            spec = overrides.move_proxy_to_init(spec)
+        user_spec = spec
+        stripped = {"metadata": meta, "spec": spec}
         names = self._templates(metadata.get("annotations") or {})
         partials = self._render(names, stripped, settings, params)
-        base_spec = overrides.move_proxy_to_init(spec) if settings.native_sidecar else spec
-        merged: dict[str, Any] = {**pod, "metadata": metadata, "spec": base_spec}
+        merged: dict[str, Any] = {**pod, "metadata": metadata, "spec": spec}
         template_pod: dict[str, Any] = {}
         for partial in partials:
             template_pod = merge.merge(template_pod, partial)
@@ -116,7 +133,9 @@ class Injector:
             new_spec, overrides.user_proxy(user_spec), settings.interception_mode == "TPROXY"
         )
         merged["spec"] = new_spec
-        return self._post_process(merged, template_spec, record, settings, previous, params, warnings)
+        return self._post_process(
+            merged, template_spec, record, settings, previous, params, warnings
+        )
 
     def _templates(self, annotations: Mapping[str, str]) -> list[str]:
         requested = ann.split_list(annotations.get(TEMPLATES_ANNOTATION, ""))
@@ -127,7 +146,8 @@ class Injector:
         if unknown:
             have = ", ".join(sorted(self.config.templates))
             raise InjectionError(
-                f"annotation {TEMPLATES_ANNOTATION}: unknown template(s) {', '.join(unknown)} (have: {have})"
+                f"annotation {TEMPLATES_ANNOTATION}: unknown template(s) {', '.join(unknown)} "
+                f"(have: {have})"
             )
         return names
 
@@ -226,7 +246,9 @@ def inject(pod: Any, config: InjectorConfig, params: InjectionParams | None = No
 def _read_pod(pod: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     if not isinstance(pod, Mapping):
         raise InvalidPodError("the object is not a pod: expected a JSON object")
-    metadata = pod.get("metadata") or {}
+    metadata = pod.get("metadata")
+    if metadata is None:
+        metadata = {}
     spec = pod.get("spec")
     if not isinstance(metadata, Mapping):
         raise InvalidPodError("pod metadata must be an object")

@@ -42,7 +42,7 @@ def from_pod(metadata: Mapping[str, Any], namespace: str) -> Workload:
         owner = _controller(metadata)
         if owner is not None:
             return _from_owner(owner, labels, namespace, name)
-    return Workload(name or str(metadata.get("generateName") or ""), namespace, "Pod", "v1")
+    return Workload(name, namespace, "Pod", "v1")
 
 
 def _controller(metadata: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -63,7 +63,9 @@ def _from_owner(
     if kind == "ReplicaSet" and template_hash and name.endswith("-" + template_hash):
         return Workload(name[: -len(template_hash) - 1], namespace, "Deployment", "apps/v1")
     if kind == "ReplicaSet" and rollout_hash and name.endswith("-" + rollout_hash):
-        return Workload(name[: -len(rollout_hash) - 1], namespace, "Rollout", "argoproj.io/v1alpha1")
+        return Workload(
+            name[: -len(rollout_hash) - 1], namespace, "Rollout", "argoproj.io/v1alpha1"
+        )
     if kind == "ReplicationController" and labels.get("deploymentconfig"):
         return Workload(labels["deploymentconfig"], namespace, "DeploymentConfig", "v1")
     if kind == "Job":

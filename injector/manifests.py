@@ -17,6 +17,7 @@ from typing import Any
 
 import jsonpatch
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
@@ -67,7 +68,7 @@ class _Chunk:
 
 def split_documents(text: str) -> list[_Chunk]:
     chunks: list[_Chunk] = []
-    separator, lines = "", []
+    separator, lines = "", list[str]()
     for line in text.splitlines(keepends=True):
         if _SEPARATOR.match(line):
             chunks.append(_Chunk(separator, "".join(lines)))
@@ -91,8 +92,12 @@ def transform(text: str, injector: Injector, *, inject: bool = True) -> Result:
     return result
 
 
-def _document(body: str, index: str, injector: Injector, reports: list[Report], inject: bool) -> str:
-    if not body.strip() or all(line.lstrip().startswith("#") or not line.strip() for line in body.splitlines()):
+def _document(
+    body: str, index: str, injector: Injector, reports: list[Report], inject: bool
+) -> str:
+    if not body.strip() or all(
+        line.lstrip().startswith("#") or not line.strip() for line in body.splitlines()
+    ):
         return body
     try:
         data, indent, block_seq_indent = load_yaml_guess_indent(body, yaml=_loader())
@@ -105,7 +110,8 @@ def _document(body: str, index: str, injector: Injector, reports: list[Report], 
     changed = _object(data, index, injector, reports, inject)
     if not changed:
         return body
-    return _dump(data, _map_indent(body), indent, block_seq_indent)
+    dumped = _dump(data, _map_indent(body), indent, block_seq_indent)
+    return dumped.rstrip("\n") + (body[len(body.rstrip()) :] or "\n")  # keep trailing blank lines
 
 
 def _object(obj: Any, index: str, injector: Injector, reports: list[Report], inject: bool) -> bool:
@@ -122,17 +128,41 @@ def _object(obj: Any, index: str, injector: Injector, reports: list[Report], inj
     name = str(metadata.get("name") or metadata.get("generateName") or "")
     label = f"{kind}/{name}" if name else kind
     template = _template(obj, kind, index, label)
-    workload = Workload(name, str(metadata.get("namespace") or "default"), kind, str(obj.get("apiVersion") or ""))
+    workload = Workload(
+        name, str(metadata.get("namespace") or "default"), kind, str(obj.get("apiVersion") or "")
+    )
     pod = _plain(template)
+    # A Pod is its own workload unless a controller owns it: let the core derive it, as the
+    # webhook does (ReplicaSet -> Deployment, Job -> CronJob, ...).
+    params = InjectionParams(
+        namespace=workload.namespace, workload=None if kind == "Pod" else workload
+    )
     try:
-        outcome = injector.inject(pod, InjectionParams(namespace=workload.namespace, workload=workload))
+        outcome = injector.inject(pod, params)
     except InjectionError as exc:
         raise ManifestError(f"document {index} ({label}): {exc}") from exc
     reports.append(Report(index, kind, name, outcome))
     if not (inject and outcome.injected and outcome.patch):  # type: ignore[union-attr]
         return False
     jsonpatch.apply_patch(template, outcome.patch, in_place=True)  # type: ignore[union-attr]
+    _block_style_for_new_content(template)
     return True
+
+
+def _block_style_for_new_content(node: Any) -> bool:
+    """Flow collections (``[{...}]``) that received our new objects switch to block style.
+
+    Returns whether ``node`` holds new content, so untouched flow collections stay as written.
+    """
+    if isinstance(node, CommentedMap | CommentedSeq):
+        children = node.values() if isinstance(node, CommentedMap) else node
+        new = False
+        for child in children:
+            new |= _block_style_for_new_content(child)
+        if new:
+            node.fa.set_block_style()
+        return new
+    return isinstance(node, dict | list)
 
 
 def _template(obj: Any, kind: str, index: str, label: str) -> Any:
@@ -142,13 +172,17 @@ def _template(obj: Any, kind: str, index: str, label: str) -> Any:
     if not isinstance(node, Mapping) or not isinstance(node.get("spec"), Mapping):
         where = ".".join(TEMPLATE_PATHS[kind]) or "the pod"
         what = f"{where}.spec" if TEMPLATE_PATHS[kind] else "spec"
-        raise ManifestError(f"document {index} ({label}): {what} is missing: no pod template to inject")
+        raise ManifestError(
+            f"document {index} ({label}): {what} is missing: no pod template to inject"
+        )
     return node
 
 
 def _plain(node: Any) -> dict[str, Any]:
     """A plain-JSON copy of a round-trip node (the core's input)."""
-    loaded: dict[str, Any] = json.loads(json.dumps({"metadata": node.get("metadata") or {}, "spec": node["spec"]}, default=str))
+    loaded: dict[str, Any] = json.loads(
+        json.dumps({"metadata": node.get("metadata") or {}, "spec": node["spec"]}, default=str)
+    )
     if "metadata" not in node:
         del loaded["metadata"]
     return loaded

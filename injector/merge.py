@@ -65,7 +65,9 @@ def merge_list(original: list[Any], patch: list[Any], key: str) -> list[Any]:
     ``mergeSortedSlice``: an original-only item goes first only if it stood before the
     next patch item in the original list.
     """
-    position = {_key(item, key): i for i, item in enumerate(original) if _key(item, key) is not None}
+    position = {
+        _key(item, key): i for i, item in enumerate(original) if _key(item, key) is not None
+    }
     identity = {id(item): i for i, item in enumerate(original)}
     patched_keys = {_key(item, key) for item in patch} - {None}
     right: list[Any] = []
@@ -82,7 +84,9 @@ def merge_list(original: list[Any], patch: list[Any], key: str) -> list[Any]:
         else:
             right.append(item)
             right_pos.append(None)
-    left = [item for item in original if _key(item, key) not in patched_keys or _key(item, key) is None]
+    left = [
+        item for item in original if _key(item, key) not in patched_keys or _key(item, key) is None
+    ]
     merged: list[Any] = []
     i = j = 0
     while i < len(left) or j < len(right):

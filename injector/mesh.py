@@ -138,7 +138,9 @@ def validate_proxy_config(doc: Mapping[str, Any]) -> list[str]:
             problems.append(f"{key}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
     mode = doc.get("interceptionMode")
     if isinstance(mode, str) and mode not in _INTERCEPTION_MODES:
-        problems.append(f"interceptionMode: {mode!r} is not one of {', '.join(_INTERCEPTION_MODES)}")
+        problems.append(
+            f"interceptionMode: {mode!r} is not one of {', '.join(_INTERCEPTION_MODES)}"
+        )
     metadata = doc.get("proxyMetadata")
     if isinstance(metadata, Mapping):
         for name, value in metadata.items():

@@ -78,7 +78,10 @@ def reapply(
                 continue
             overlay = {k: v for k, v in match.items() if not (k == "image" and v == AUTO_IMAGE)}
             record.setdefault(field, []).append(overlay)
-            merged = {**merged, field: merge.merge_list(list(merged.get(field) or []), [overlay], "name")}
+            merged = {
+                **merged,
+                field: merge.merge_list(list(merged.get(field) or []), [overlay], "name"),
+            }
     return merged, record
 
 
@@ -94,7 +97,9 @@ def user_proxy(user_spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
-def adjust_init_user(spec: dict[str, Any], proxy: Mapping[str, Any] | None, tproxy: bool) -> dict[str, Any]:
+def adjust_init_user(
+    spec: dict[str, Any], proxy: Mapping[str, Any] | None, tproxy: bool
+) -> dict[str, Any]:
     """A user ``runAsUser`` on istio-proxy becomes istio-init's ``-u`` (never 0; not in TPROXY)."""
     context = (proxy or {}).get("securityContext") or {}
     uid = context.get("runAsUser")
@@ -102,7 +107,11 @@ def adjust_init_user(spec: dict[str, Any], proxy: Mapping[str, Any] | None, tpro
     if uid is None and gid is None:
         return spec
     if tproxy and uid is not None:
-        spec = _edit(spec, "istio-proxy", lambda c: {**c, "securityContext": {**c.get("securityContext", {}), "runAsUser": 0}})
+        spec = _edit(
+            spec,
+            "istio-proxy",
+            lambda c: {**c, "securityContext": {**c.get("securityContext", {}), "runAsUser": 0}},
+        )
     if not tproxy:
         spec = _edit(spec, "istio-validation", lambda c: _with_ids(c, uid, gid))
     if not isinstance(uid, int) or uid == 0:

@@ -67,10 +67,7 @@ def _diff_list(old: list[Any], new: list[Any], path: str, ops: list[Op]) -> None
     while prefix < limit and _same(old[prefix], new[prefix]):
         prefix += 1
     suffix = 0
-    while (
-        suffix < limit - prefix
-        and _same(old[len(old) - 1 - suffix], new[len(new) - 1 - suffix])
-    ):
+    while suffix < limit - prefix and _same(old[len(old) - 1 - suffix], new[len(new) - 1 - suffix]):
         suffix += 1
     old_mid = old[prefix : len(old) - suffix]
     new_mid = new[prefix : len(new) - suffix]

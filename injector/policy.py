@@ -68,7 +68,5 @@ def _explicit(
         return False, where, None
     if value == "":
         return None, where, None
-    warning = (
-        f"{where} {INJECT_KEY}={value!r} is not 'true' or 'false'; using the default policy"
-    )
+    warning = f"{where} {INJECT_KEY}={value!r} is not 'true' or 'false'; using the default policy"
     return None, where, warning

@@ -41,7 +41,15 @@ def _rewrite_container(
     for field, suffix in PROBES:
         probe = container.get(field)
         if isinstance(probe, Mapping):
-            new = _rewrite_handler(probe, container, status_port, f"/app-health/{name}/{suffix}", probers, warnings, True)
+            new = _rewrite_handler(
+                probe,
+                container,
+                status_port,
+                f"/app-health/{name}/{suffix}",
+                probers,
+                warnings,
+                True,
+            )
             if new is not None:
                 changed[field] = new
     lifecycle = container.get("lifecycle")
@@ -51,7 +59,9 @@ def _rewrite_container(
             handler = lifecycle.get(hook)
             if isinstance(handler, Mapping):
                 path = f"/app-lifecycle/{name}/{suffix}"
-                new = _rewrite_handler(handler, container, status_port, path, probers, warnings, False)
+                new = _rewrite_handler(
+                    handler, container, status_port, path, probers, warnings, False
+                )
                 if new is not None:
                     hooks[hook] = new
         if hooks != lifecycle:
@@ -70,14 +80,17 @@ def _rewrite_handler(
     warnings: list[str],
     is_probe: bool,
 ) -> dict[str, Any] | None:
-    kind = next((k for k in ("httpGet", "tcpSocket", "grpc") if isinstance(handler.get(k), Mapping)), None)
+    kind = next(
+        (k for k in ("httpGet", "tcpSocket", "grpc") if isinstance(handler.get(k), Mapping)), None
+    )
     if kind is None or (kind == "grpc" and not is_probe):
         return None
     action = dict(handler[kind])
     port = _resolve(action.get("port"), container)
     if port is None:
         warnings.append(
-            f"container {container.get('name')}: {path} uses unknown port {action.get('port')!r}; not rewritten"
+            f"container {container.get('name')}: {path} uses unknown port "
+            f"{action.get('port')!r}; not rewritten"
         )
         return None
     if port == status_port:

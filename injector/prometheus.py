@@ -20,7 +20,11 @@ from injector.errors import InjectionError
 ENV = "ISTIO_PROMETHEUS_ANNOTATIONS"
 TARGETS = "prometheus.istio.io/scrape-targets"
 MERGE = "prometheus.istio.io/merge-metrics"
-_KEYS = {"prometheus_io_scrape": "scrape", "prometheus_io_path": "path", "prometheus_io_port": "port"}
+_KEYS = {
+    "prometheus_io_scrape": "scrape",
+    "prometheus_io_path": "path",
+    "prometheus_io_port": "port",
+}
 # Ports the agent and Envoy own: an app scrape target there would scrape ourselves.
 RESERVED_PORTS = frozenset({15000, 15001, 15004, 15006, 15008, 15009, 15020, 15021, 15053, 15090})
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
@@ -75,9 +79,7 @@ def parse_targets(text: str) -> list[dict[str, str]]:
     return targets
 
 
-def apply(
-    annotations: dict[str, str], mesh: Mapping[str, Any], target_port: str
-) -> str | None:
+def apply(annotations: dict[str, str], mesh: Mapping[str, Any], target_port: str) -> str | None:
     """Rewrite ``annotations`` in place; returns the env value to add to the proxy, if any."""
     if not scrape_enabled(annotations) or not merge_enabled(annotations, mesh):
         return None
@@ -88,7 +90,8 @@ def apply(
     port = config.get("port")
     if port is not None and port.isdigit() and int(port) in RESERVED_PORTS:
         raise InjectionError(
-            f"annotation prometheus.io/port: {port} is reserved by the proxy; scrape the app on its own port"
+            f"annotation prometheus.io/port: {port} is reserved by the proxy; "
+            "scrape the app on its own port"
         )
     for key in [k for k in annotations if sanitize(k) in _KEYS]:
         del annotations[key]

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from injector import prometheus, probes
+from injector import probes, prometheus
 
 STATUS = "sidecar.istio.io/status"
 
@@ -34,7 +34,10 @@ def parse_status(text: str) -> dict[str, list[str]] | None:
         return None
     if not isinstance(doc, dict):
         return None
-    return {k: [n for n in doc.get(k) or [] if isinstance(n, str)] for k in ("containers", "initContainers")}
+    return {
+        k: [n for n in doc.get(k) or [] if isinstance(n, str)]
+        for k in ("containers", "initContainers")
+    }
 
 
 def strip(
@@ -52,9 +55,16 @@ def strip(
         if names and spec.get(field_name):
             new_spec[field_name] = [c for c in spec[field_name] if c.get("name") not in names]
     new_annotations = {k: v for k, v in annotations.items() if k != STATUS}
-    if new_annotations.get("prometheus.io/port") == target_port:
-        for key in ("prometheus.io/port", "prometheus.io/path", "prometheus.io/scrape"):
-            new_annotations.pop(key, None)
+    ours = {
+        "prometheus.io/port": target_port,
+        "prometheus.io/path": "/stats/prometheus",
+        "prometheus.io/scrape": "true",
+    }
+    if all(new_annotations.get(k) == v for k, v in ours.items()):
+        # Exactly what the merge writes: put the app's own scrape settings back (Istio strips
+        # on the port alone, which loses a user's own "15020" on re-injection).
+        for key in ours:
+            del new_annotations[key]
         new_annotations.update(_original_scrape(old_proxy))
     new_metadata = {**metadata, "annotations": new_annotations}
     return new_metadata, new_spec, Previous(True, probes.previous(old_proxy))
@@ -85,7 +95,11 @@ def _original_scrape(proxy: Mapping[str, Any] | None) -> dict[str, str]:
 
 def status_annotation(template_spec: Mapping[str, Any], revision: str) -> str:
     def names(field_name: str) -> list[str] | None:
-        found = [str(i.get("name")) for i in template_spec.get(field_name) or [] if isinstance(i, Mapping)]
+        found = [
+            str(i.get("name"))
+            for i in template_spec.get(field_name) or []
+            if isinstance(i, Mapping)
+        ]
         return found or None
 
     return orjson.dumps(

@@ -33,10 +33,8 @@ from injector.errors import ConfigError, InjectionError
 
 logger = logging.getLogger(__name__)
 
-try:  # libyaml is ~10x faster; PyYAML wheels ship it.
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _Loader = yaml.SafeLoader
+# libyaml is ~10x faster; PyYAML wheels ship it.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _GO_TEMPLATE = re.compile(r"{{-?\s*(?:\.\w|if\s|range\s|end\b|define\s|template\s|with\s)")
 
@@ -99,7 +97,7 @@ def render(name: str, template: jinja2.Template, context: Mapping[str, Any]) -> 
     except Exception as exc:  # a template bug or bad data: deny the pod with the reason
         raise InjectionError(f"template {name!r} failed to render: {exc}") from exc
     try:
-        result = yaml.load(text, Loader=_Loader)  # noqa: S506 - Safe/CSafe loader
+        result = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         logger.debug("template %s rendered invalid YAML:\n%s", name, text)
         raise InjectionError(f"template {name!r} rendered invalid YAML: {exc}") from exc

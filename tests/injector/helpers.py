@@ -90,6 +90,17 @@ def validate_object(obj: dict[str, Any]) -> None:
     kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
 
+def validate_manifest(doc: dict[str, Any]) -> None:
+    """``validate_object`` for every object of a document (List items, OpenShift templates)."""
+    if doc.get("kind") == "List":
+        for item in doc.get("items") or []:
+            validate_manifest(item)
+    elif doc.get("kind") == "DeploymentConfig":  # OpenShift: not in the Kubernetes schema
+        validate_object(as_pod(doc["spec"]["template"]))
+    else:
+        validate_object(doc)
+
+
 def as_pod(template: dict[str, Any], name: str = "validated") -> dict[str, Any]:
     metadata = dict(template.get("metadata") or {})
     metadata.setdefault("name", name)

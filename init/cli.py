@@ -1,0 +1,120 @@
+"""``sidecar-init``: the entry point. Logging is configured here and errors become exit codes.
+
+Flow: flags -> validated config -> plans -> (dry run: print) or (backend -> apply/cleanup ->
+routing) -> optional validation. See :mod:`init.errors` for the exit codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from init import apply, detect
+from init.config import CaptureConfig, RunOptions, build_config
+from init.errors import InitError
+from init.flags import FlagValues, parse_flags
+from init.plan import Plan, build_plans
+from init.render import to_restore_text
+
+logger = logging.getLogger("init")
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+           "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL,
+           "none": logging.CRITICAL + 10}  # fmt: skip
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+                 "level": record.levelname.lower(), "msg": record.getMessage()}  # fmt: skip
+        return json.dumps(entry)
+
+
+def _level(spec: str) -> int:
+    """Istio's ``--log_output_level``: ``default:info,scope:debug`` or a bare level."""
+    for part in spec.split(","):
+        scope, _, level = part.rpartition(":")
+        if scope in ("", "default", "all") and level.strip() in _LEVELS:
+            return _LEVELS[level.strip()]
+    return logging.INFO
+
+
+def configure_logging(flags: FlagValues) -> None:
+    target = flags.text("log_target").split(",")[0].strip()
+    handler: logging.Handler
+    if target in ("stdout", "stderr", ""):
+        handler = logging.StreamHandler(sys.stdout if target == "stdout" else sys.stderr)
+    else:
+        handler = logging.FileHandler(target)
+    if flags.flag("log_as_json"):
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger("init")
+    root.handlers[:] = [handler]
+    root.setLevel(_level(flags.text("log_output_level")))
+    root.propagate = False
+
+
+def _dry_run(plans: tuple[Plan, ...], options: RunOptions) -> None:
+    text = "".join(to_restore_text(plan) for plan in plans)
+    if options.dry_run_file:
+        with open(options.dry_run_file, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _log_plans(plans: tuple[Plan, ...]) -> None:
+    for plan in plans:
+        logger.info("IPv%d rules in place:\n%s", plan.family, to_restore_text(plan).rstrip())
+
+
+def _apply(capture: CaptureConfig, options: RunOptions, plans: tuple[Plan, ...]) -> None:
+    backend = detect.choose_backend(options, capture.families)
+    outcome = apply.run(backend, plans, options)
+    logger.info("%s with %s", outcome.action, backend.name)
+    if options.cleanup_only:
+        return
+    if capture.tproxy or capture.ipv6:
+        from init import routing  # pyroute2 only when needed
+
+        routing.configure(capture)
+    _log_plans(plans)
+
+
+def run(capture: CaptureConfig, options: RunOptions) -> None:
+    """Everything after configuration; raises InitError subclasses."""
+    plans = build_plans(capture)
+    if options.dry_run:
+        _dry_run(plans, options)
+        return
+    if not options.skip_rule_apply:
+        _apply(capture, options, plans)
+    if options.run_validation and not options.cleanup_only:
+        from init import validation
+
+        validation.run_validation(capture, options.probe_port, options.probe_timeout)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``sidecar-init``; return the exit code (see :mod:`init.errors`)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        flags = parse_flags(args, os.environ)
+        configure_logging(flags)
+        capture, options = build_config(flags)
+        run(capture, options)
+    except InitError as exc:
+        print(f"sidecar-init: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # never a traceback for the user; details at debug level
+        logger.debug("unexpected failure", exc_info=True)
+        print(f"sidecar-init: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,85 @@
+"""Choose the backend: python-iptables where the kernel has legacy ``nat``, else nft restore.
+
+The probe asks the kernel for the legacy **nat** table itself (``IPT_SO_GET_INFO``), as a
+missing ``iptable_nat`` with a present ``iptable_filter`` fooled filter-table probes (Istio
+#57380). It costs one raw socket and no fork.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import logging
+import socket
+from typing import TYPE_CHECKING
+
+from init.config import Binary, Family, RunOptions
+from init.errors import BackendUnavailableError
+
+if TYPE_CHECKING:
+    from init.iptc_backend import IptcBackend
+    from init.restore_backend import RestoreBackend
+
+logger = logging.getLogger(__name__)
+
+_SO_GET_INFO = 64  # IPT_SO_GET_INFO == IP6T_SO_GET_INFO
+_GETINFO_SIZE = 84  # struct ipt_getinfo
+_LEVEL = {4: socket.IPPROTO_IP, 6: socket.IPPROTO_IPV6}
+_DOMAIN = {4: socket.AF_INET, 6: socket.AF_INET6}
+
+
+def legacy_table_available(family: Family, table: str = "nat") -> bool:
+    """True when the kernel serves the legacy (x_tables) ``table`` for ``family``."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(table.encode(), _GETINFO_SIZE)
+    size = ctypes.c_uint32(_GETINFO_SIZE)
+    try:
+        sock = socket.socket(_DOMAIN[family], socket.SOCK_RAW, socket.IPPROTO_RAW)
+    except OSError as exc:
+        logger.debug("legacy probe: raw socket failed: %s", exc)
+        return False
+    with sock:
+        rc = libc.getsockopt(sock.fileno(), _LEVEL[family], _SO_GET_INFO, buf, ctypes.byref(size))
+    if rc != 0:
+        logger.debug(
+            "legacy %s probe (IPv%d): %s", table, family, errno.errorcode.get(ctypes.get_errno())
+        )
+    return bool(rc == 0)
+
+
+def _variant(binary: Binary, families: tuple[Family, ...]) -> str:
+    if binary:
+        return binary
+    return "legacy" if all(legacy_table_available(f) for f in families) else "nft"
+
+
+def _unavailable(families: tuple[Family, ...]) -> BackendUnavailableError:
+    return BackendUnavailableError(
+        "the kernel has no legacy iptables nat table for IPv"
+        + "/".join(str(f) for f in families)
+        + ": load iptable_nat (and ip6table_nat), or use the nf_tables path with "
+        "--force-iptables-binary nft"
+    )
+
+
+def choose_backend(
+    options: RunOptions, families: tuple[Family, ...]
+) -> IptcBackend | RestoreBackend:
+    """The backend to use, per --backend and --force-iptables-binary, or by probing."""
+    variant = _variant(options.binary, families)
+    if variant == "legacy" and not all(legacy_table_available(f) for f in families):
+        raise _unavailable(families)
+    if options.backend == "iptc" and variant == "nft":
+        raise BackendUnavailableError("--backend iptc needs legacy iptables; it cannot drive nft")
+    from init.restore_backend import RestoreBackend
+
+    backend: IptcBackend | RestoreBackend
+    if variant == "legacy" and options.backend != "restore":
+        from init.iptc_backend import IptcBackend
+
+        backend = IptcBackend()
+    else:
+        backend = RestoreBackend("legacy" if variant == "legacy" else "nft")
+        backend.binaries.check(families)
+    logger.debug("backend: %s", backend.name)
+    return backend

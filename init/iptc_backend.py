@@ -1,0 +1,253 @@
+"""The python-iptables backend (legacy netfilter): one batch commit per table, one thread.
+
+The only module that imports ``iptc``, lazily. Caveats handled here (see the team's iptables
+notes): libiptc handles are snapshots, so each table is ``refresh()``-ed before its transaction
+and retried on EAGAIN; ``import iptc`` normally shells out to ``ldconfig`` and ``gcc`` through
+``ctypes.util.find_library``, which we answer from known library directories instead, and it
+needs ``XTABLES_LIBDIR``, which we set when missing. Reading state and rolling back use the
+legacy save/restore programs, which see the same kernel tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes.util
+import errno
+import functools
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from init.config import Family
+from init.errors import ApplyError, BackendUnavailableError, InitError
+from init.plan import Plan, Rule, Table
+from init.restore_backend import Binaries
+from init.state import option_groups
+
+logger = logging.getLogger(__name__)
+
+LIB_DIRS = (
+    "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib", "/lib",
+)  # fmt: skip
+ATTEMPTS = 3
+_PORT_OPTIONS = frozenset({"--dport", "--sport"})
+_SETTERS = {"-p": "protocol", "-s": "src", "-d": "dst", "-i": "in_interface", "-o": "out_interface"}
+
+
+def xtables_libdir() -> str | None:
+    """The directory holding the xtables extension ``.so`` files, if any."""
+    for base in LIB_DIRS:
+        candidate = os.path.join(base, "xtables")
+        if os.path.isfile(os.path.join(candidate, "libxt_owner.so")):
+            return candidate
+    return None
+
+
+@functools.cache
+def _listing(directory: str) -> tuple[str, ...]:
+    try:
+        return tuple(sorted(os.listdir(directory)))
+    except OSError:
+        return ()
+
+
+def _find_library(name: str) -> str | None:
+    """``ctypes.util.find_library`` without forking ldconfig or gcc: ``lib<name>.so.<N>``."""
+    if name == "c":
+        return "libc.so.6"
+    prefix = f"lib{name}.so."
+    for base in LIB_DIRS:
+        for entry in _listing(base):
+            if entry.startswith(prefix):
+                return os.path.join(base, entry)
+    return None
+
+
+@contextlib.contextmanager
+def _fast_import_environment() -> Iterator[None]:
+    """Patch find_library and shadow distutils (python-iptables' only use: a site path)."""
+    import sysconfig
+    import types
+
+    original = ctypes.util.find_library
+    stub = types.ModuleType("distutils")
+    stub_sysconfig = types.ModuleType("distutils.sysconfig")
+    setattr(stub_sysconfig, "get_python_lib", lambda *a, **k: sysconfig.get_path("purelib"))  # noqa: B010
+    setattr(stub, "sysconfig", stub_sysconfig)  # noqa: B010
+    shadow = "distutils" not in sys.modules
+    if shadow:
+        sys.modules["distutils"], sys.modules["distutils.sysconfig"] = stub, stub_sysconfig
+    ctypes.util.find_library = _find_library
+    try:
+        yield
+    finally:
+        ctypes.util.find_library = original
+        if shadow:
+            sys.modules.pop("distutils", None)
+            sys.modules.pop("distutils.sysconfig", None)
+
+
+def import_iptc() -> Any:
+    """Import python-iptables fast; BackendUnavailableError when it cannot load."""
+    if "iptc" in sys.modules:
+        return sys.modules["iptc"]
+    if "XTABLES_LIBDIR" not in os.environ:
+        libdir = xtables_libdir()
+        if libdir is None:
+            raise BackendUnavailableError(
+                "xtables extensions not found (libxt_owner.so): install the iptables package "
+                "or set XTABLES_LIBDIR"
+            )
+        os.environ["XTABLES_LIBDIR"] = libdir
+    try:
+        with _fast_import_environment():
+            import iptc
+    except Exception as exc:  # ImportError, OSError, XTablesError: the library cannot load
+        raise BackendUnavailableError(f"python-iptables cannot load: {exc}") from exc
+    return iptc
+
+
+def _new_rule(iptc: Any, family: Family, table: Any) -> Any:
+    """A rule whose jump targets are looked up in ``table`` only.
+
+    python-iptables checks a target name against every table of the family, which creates all
+    five legacy tables in the netns; restricting it keeps the kernel state to what we use.
+    """
+    base = iptc.Rule6 if family == 6 else iptc.Rule
+    rule = base()
+    rule.__class__ = type("ScopedRule", (base,), {"tables": property(lambda self: [table])})
+    return rule
+
+
+def build_rule(iptc: Any, family: Family, table: Any, spec: tuple[str, ...]) -> Any:
+    """A python-iptables rule from our spec tokens (every option is set, or this raises)."""
+    rule = _new_rule(iptc, family, table)
+    current: Any = None
+    protocol_match: Any = None
+    for negate, option, values in option_groups(spec):
+        value = ("!" if negate else "") + " ".join(values)
+        if option in _SETTERS:
+            setattr(rule, _SETTERS[option], value)
+        elif option == "-m":
+            current = rule.create_match(values[0])
+        elif option == "-j":
+            current = rule.create_target(values[0])
+        elif option in _PORT_OPTIONS:
+            protocol_match = protocol_match or rule.create_match(rule.protocol)
+            protocol_match.parse(option.lstrip("-"), value)
+        elif current is None:
+            raise ApplyError(f"option {option} outside a match or target in: {' '.join(spec)}")
+        else:
+            current.parse(option.lstrip("-"), value)
+    rule.final_check()
+    return rule
+
+
+def _table(iptc: Any, family: Family, name: Table) -> Any:
+    return (iptc.Table6 if family == 6 else iptc.Table)(name)
+
+
+def _stage(iptc: Any, family: Family, handle: Any, plan: Plan, table: Table) -> None:
+    for chain in plan.chains_of(table):
+        if not handle.is_chain(chain):
+            handle.create_chain(chain)
+    for rule in plan.rules_of(table):
+        _stage_rule(iptc, family, handle, rule)
+
+
+def _stage_rule(iptc: Any, family: Family, handle: Any, rule: Rule) -> None:
+    try:
+        built = build_rule(iptc, family, handle, rule.spec)
+    except (ValueError, AttributeError, iptc.XTablesError, iptc.IPTCError) as exc:
+        raise ApplyError(f"IPv{family} {rule.table}: bad rule {rule.command()!r}: {exc}") from exc
+    chain = iptc.Chain(handle, rule.chain)
+    if rule.position is None:
+        chain.append_rule(built)
+    else:
+        chain.insert_rule(built, rule.position - 1)
+    logger.debug("IPv%d %s: %s", family, rule.table, rule.command())
+
+
+def _commit_table(iptc: Any, family: Family, plan: Plan, table: Table) -> None:
+    """Stage every rule of ``table`` on a fresh snapshot and commit once; retry on EAGAIN."""
+    try:
+        handle = _table(iptc, family, table)
+    except iptc.IPTCError as exc:
+        raise BackendUnavailableError(
+            f"legacy IPv{family} {table} table unavailable: {exc}"
+        ) from exc
+    handle.autocommit = False
+    try:
+        for attempt in range(1, ATTEMPTS + 1):
+            handle.refresh()
+            _stage(iptc, family, handle, plan, table)
+            try:
+                handle.commit()
+                return
+            except iptc.IPTCError as exc:
+                if _errno(exc) != errno.EAGAIN or attempt == ATTEMPTS:
+                    raise ApplyError(f"IPv{family} {table}: commit failed: {exc}") from exc
+                logger.info("IPv%d %s changed under us (EAGAIN); retrying", family, table)
+    finally:
+        handle.refresh()  # drop whatever was staged and not committed
+        handle.autocommit = True
+
+
+def _errno(exc: Exception) -> int | None:
+    code = getattr(exc, "errno", None)
+    if isinstance(code, int):
+        return code
+    return errno.EAGAIN if "temporarily unavailable" in str(exc) else None
+
+
+class IptcBackend:
+    """Applies a plan through python-iptables; state and rollback via the legacy programs."""
+
+    variant = "legacy"
+    name = "python-iptables"
+
+    def __init__(self) -> None:
+        self.binaries = Binaries("legacy")
+
+    def save(self, family: Family) -> str:
+        return self.binaries.save(family)
+
+    def restore(self, family: Family, text: str, noflush: bool = True) -> None:
+        self.binaries.restore(family, text, noflush)
+
+    def apply_plan(self, plan: Plan) -> None:
+        """Commit each table of ``plan`` in a forked child (one per family).
+
+        python-iptables cannot load an extension shared by both families (``libxt_REDIRECT``)
+        for IPv6 once IPv4 loaded it in the same process, so every family gets a fresh child;
+        the import itself is done once, here, before forking.
+        """
+        iptc = import_iptc()
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: apply, report the error (if any) through the pipe, exit
+            os.close(read_end)
+            os.write(write_end, _apply_in_child(iptc, plan).encode())
+            os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            report = pipe.read().decode()
+        _, status = os.waitpid(pid, 0)
+        if report or status != 0:
+            kind, _, message = report.partition("\0")
+            error = BackendUnavailableError if kind == "BackendUnavailableError" else ApplyError
+            raise error(message or f"IPv{plan.family} apply process died (status {status})")
+
+
+def _apply_in_child(iptc: Any, plan: Plan) -> str:
+    try:
+        for table in plan.tables():
+            _commit_table(iptc, plan.family, plan, table)
+    except InitError as exc:
+        return f"{type(exc).__name__}\0{exc}"
+    except BaseException as exc:  # anything else must still reach the parent as one line
+        return f"ApplyError\0IPv{plan.family}: {type(exc).__name__}: {exc}"
+    return ""

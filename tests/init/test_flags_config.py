@@ -1,0 +1,159 @@
+"""Flags, environment precedence and config validation (no root needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from init.config import build_config, parse_duration
+from init.errors import ConfigError
+from init.flags import FLAGS, parse_flags
+
+
+def _config(argv: list[str], env: dict[str, str] | None = None, ipv6: bool = False):  # type: ignore[no-untyped-def]
+    environ = env or {}
+    return build_config(parse_flags(argv, environ), environ, detect_ipv6=lambda _dual: ipv6)
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        ([], {}, 15006),  # default
+        ([], {"INBOUND_CAPTURE_PORT": "16006"}, 16006),  # env beats default
+        (["-z", "17006"], {"INBOUND_CAPTURE_PORT": "16006"}, 17006),  # flag beats env
+        (["--inbound-capture-port=18006"], {}, 18006),  # long form with '='
+        (["istio-iptables", "-z", "19006"], {}, 19006),  # leading word accepted
+    ],
+)
+def test_precedence_flag_env_default(argv: list[str], env: dict[str, str], expected: int) -> None:
+    capture, _ = _config(argv, env)
+    assert capture.inbound_capture_port == expected
+
+
+def test_envoy_port_has_no_environment_binding() -> None:
+    capture, _ = _config([], {"ENVOY_PORT": "9999"})
+    assert capture.proxy_port == 15001
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"REDIRECT_DNS": "true"}, True),
+        ({"ISTIO_META_DNS_CAPTURE": "true"}, True),
+        ({"REDIRECT_DNS": "false", "ISTIO_META_DNS_CAPTURE": "true"}, False),
+        ({}, False),
+    ],
+)
+def test_redirect_dns_env_aliases(env: dict[str, str], expected: bool, tmp_path: Path) -> None:
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 10.96.0.10\n")
+    capture, _ = _config(["--resolv-conf", str(resolv)], env)
+    assert capture.redirect_dns is expected
+
+
+def test_bool_flag_forms() -> None:
+    assert _config(["--drop-invalid"])[0].drop_invalid
+    assert not _config(["--drop-invalid=false"], {"DROP_INVALID": "true"})[0].drop_invalid
+    assert _config([], {"INVALID_DROP": "1"})[0].drop_invalid
+
+
+def test_every_short_and_long_flag_is_accepted() -> None:
+    parser_argv = []
+    for spec in FLAGS:
+        if spec.short:
+            parser_argv += [f"-{spec.short}", "x"] if not spec.is_bool else [f"-{spec.short}"]
+    values = parse_flags(parser_argv, {})
+    assert values.text("envoy_port") == "x" and values.flag("dry_run")
+
+
+def test_unknown_flag_names_the_flag() -> None:
+    with pytest.raises(ConfigError, match="--no-such-flag"):
+        parse_flags(["--no-such-flag", "1"], {})
+
+
+def test_errors_name_flag_and_value_and_are_reported_together() -> None:
+    env = {"ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR": "10.0.0.1/32"}
+    argv = ["-p", "0", "-b", "80,http", "-x", "*", "-i", "10.0.0.0/99", "-m", "tproxy", "-c", "a/b"]
+    with pytest.raises(ConfigError) as info:
+        _config(argv, env)
+    message = str(info.value)
+    for fragment in (
+        "--envoy-port='0'",
+        "--istio-inbound-ports='http'",
+        "--istio-service-exclude-cidr='*'",
+        "--istio-service-cidr='10.0.0.0/99'",
+        "--istio-inbound-interception-mode='tproxy'",
+        "--istio-exclude-interfaces='a/b'",
+        "$ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR='10.0.0.1/32'",
+    ):
+        assert fragment in message
+    assert "\n" not in message
+
+
+def test_env_sourced_error_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match=r"\$ISTIO_INBOUND_PORTS='99999'"):
+        _config([], {"ISTIO_INBOUND_PORTS": "99999"})
+
+
+@pytest.mark.parametrize("cidr", ["127.0.0.1/7", "127.0.0.1/33", "::1/128", "nope"])
+def test_loopback_cidr_must_be_v4_loopback_8_to_32(cidr: str) -> None:
+    with pytest.raises(ConfigError, match="ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR"):
+        _config([], {"ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR": cidr})
+
+
+def test_owner_groups_limit_and_empty() -> None:
+    many = ",".join(str(g) for g in range(65))
+    with pytest.raises(ConfigError, match="more than 64"):
+        _config([], {"ISTIO_OUTBOUND_OWNER_GROUPS": many})
+    with pytest.raises(ConfigError, match="ISTIO_OUTBOUND_OWNER_GROUPS"):
+        _config([], {"ISTIO_OUTBOUND_OWNER_GROUPS": ""})
+
+
+def test_cidrs_split_per_family_and_wildcard() -> None:
+    capture, _ = _config(["-i", "10.0.0.0/8, 2001:db8::/32", "-x", "192.168.0.1"])
+    assert capture.outbound_include.v4 == ("10.0.0.0/8",)
+    assert capture.outbound_include.v6 == ("2001:db8::/32",)
+    assert capture.outbound_exclude.v4 == ("192.168.0.1/32",)
+    assert _config(["-i", "*"])[0].outbound_include.wildcard
+
+
+def test_proxy_gid_defaults_to_uid() -> None:
+    capture, _ = _config(["-u", "3,4"])
+    assert capture.proxy_gids == ("3", "4")
+
+
+def test_dns_without_nameservers_turns_capture_off(tmp_path: Path) -> None:
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("search cluster.local\n")
+    capture, _ = _config(["--redirect-dns", "--resolv-conf", str(resolv)])
+    assert not capture.redirect_dns
+
+
+def test_unreadable_resolv_conf_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--resolv-conf"):
+        _config(["--redirect-dns", "--resolv-conf", str(tmp_path / "missing")])
+
+
+def test_ipv6_flag_overrides_detection() -> None:
+    assert _config(["--ipv6", "on"], ipv6=False)[0].ipv6
+    assert not _config(["--ipv6", "off"], ipv6=True)[0].ipv6
+    assert _config([], ipv6=True)[0].ipv6
+
+
+@pytest.mark.parametrize("flag", ["--native-nftables", "--cni-mode"])
+def test_unsupported_modes_are_refused_not_ignored(flag: str) -> None:
+    with pytest.raises(ConfigError, match=flag):
+        _config([flag])
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("5s", 5.0), ("1m30s", 90.0), ("250ms", 0.25), ("0", 0.0)]
+)
+def test_go_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_bad_duration_names_flag() -> None:
+    with pytest.raises(ConfigError, match="--probe-timeout='5 sec'"):
+        _config(["--probe-timeout", "5 sec"])

@@ -1,0 +1,56 @@
+"""The rendered plan equals Istio's goldens (never refreshed) and our own (REFRESH_GOLDEN=1)."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+
+import pytest
+
+from init.plan import build_plans
+from init.render import to_restore_text
+from tests.init.cases import ISTIO_DIR, OURS_DIR, Case, load_cases, restore_blocks, split_families
+
+ISTIO_CASES = load_cases(ISTIO_DIR)
+OUR_CASES = load_cases(OURS_DIR)
+
+
+def _render(case: Case, tmp_path: Path) -> str:
+    return "".join(to_restore_text(plan) for plan in build_plans(case.config(tmp_path)))
+
+
+def _diff(expected: str, actual: str) -> str:
+    return "".join(difflib.unified_diff(expected.splitlines(True), actual.splitlines(True)))
+
+
+def test_every_istio_golden_has_a_case() -> None:
+    goldens = {p.stem for p in ISTIO_DIR.glob("*.golden")}
+    assert goldens == {case.name for case in ISTIO_CASES}
+
+
+@pytest.mark.parametrize("case", ISTIO_CASES, ids=lambda c: c.name)
+def test_plan_matches_istio_golden_semantically(case: Case, tmp_path: Path) -> None:
+    expected = restore_blocks((ISTIO_DIR / f"{case.name}.golden").read_text())
+    assert split_families(_render(case, tmp_path)) == split_families(expected)
+
+
+@pytest.mark.parametrize("case", ISTIO_CASES, ids=lambda c: c.name)
+def test_dry_run_text_matches_istio_golden_line_for_line(case: Case, tmp_path: Path) -> None:
+    expected = restore_blocks((ISTIO_DIR / f"{case.name}.golden").read_text())
+    actual = _render(case, tmp_path)
+    assert actual == expected, _diff(expected, actual)
+
+
+def test_every_own_golden_has_a_case() -> None:
+    goldens = {p.stem for p in OURS_DIR.glob("*.restore")}
+    assert goldens == {case.name for case in OUR_CASES}
+
+
+@pytest.mark.parametrize("case", OUR_CASES, ids=lambda c: c.name)
+def test_plan_matches_own_golden(case: Case, tmp_path: Path) -> None:
+    path = OURS_DIR / f"{case.name}.restore"
+    actual = _render(case, tmp_path)
+    if os.environ.get("REFRESH_GOLDEN") == "1":
+        path.write_text(actual)
+    assert path.read_text() == actual, _diff(path.read_text(), actual)

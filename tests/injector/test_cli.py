@@ -1,0 +1,235 @@
+"""``injector inject`` / ``check`` end to end through ``cli.main`` (argv in, exit code out)."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from injector.cli import main
+from tests.injector.helpers import ISTIO, ISTIO_VALUES, load_docs
+
+DEPLOYMENT = """\
+# leading comment of document {i}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app-{i}   # trailing comment {i}
+  annotations:
+    owner: "team-{i}"
+spec:
+  selector:
+    matchLabels: {{app: app-{i}}}
+  template:
+    metadata:
+      labels:
+        app: app-{i}
+    spec:
+      containers:
+        - name: app
+          image: 'example.com/app:{i}'
+"""
+SERVICE = """\
+apiVersion: v1
+kind: Service
+metadata:
+    name:   svc-{i}    # odd spacing is kept byte for byte
+spec:
+    ports: [ {{port: 80}} ]
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def fifty_documents() -> str:
+    docs = [(DEPLOYMENT if i % 2 else SERVICE).format(i=i) for i in range(50)]
+    return "---\n".join(docs)
+
+
+def test_fifty_documents_keep_comments_order_and_untouched_docs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(tmp_path, "app.yaml", fifty_documents())
+    out = tmp_path / "out.yaml"
+    assert main(["inject", "-f", str(source), "-o", str(out)]) == 0
+    text = out.read_text()
+    for i in range(50):
+        if i % 2:
+            assert f"# leading comment of document {i}" in text
+            assert f"name: app-{i}   # trailing comment {i}" in text
+            assert f"image: 'example.com/app:{i}'" in text  # quoting preserved
+        else:
+            assert SERVICE.format(i=i) in text  # byte for byte
+    docs = load_docs(text)
+    assert len(docs) == 50
+    deployments = [d for d in docs if d["kind"] == "Deployment"]
+    assert all(
+        d["spec"]["template"]["spec"]["initContainers"][1]["name"] == "istio-proxy"
+        for d in deployments
+    )
+    assert list(deployments[0]["metadata"]) == ["name", "annotations"]  # key order kept
+    assert capsys.readouterr().err == ""
+
+
+def test_stdin_and_stdout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO((ISTIO / "pod.yaml").read_text()))
+    assert main(["inject", "-f", "-"]) == 0
+    pod = yaml.safe_load(capsys.readouterr().out)
+    assert [c["name"] for c in pod["spec"]["initContainers"]] == ["istio-init", "istio-proxy"]
+
+
+def test_values_file_in_istio_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    values = write(
+        tmp_path,
+        "values.json",
+        '{"global": {"hub": "registry.istio.io/testing", "tag": "latest",'
+        ' "proxy_init": {"image": "proxyv2"}, "remotePilotAddress": ""}}',
+    )
+    assert main(["inject", "-f", str(ISTIO / "pod.yaml"), "--values", str(values)]) == 0
+    captured = capsys.readouterr()
+    pod = yaml.safe_load(captured.out)
+    assert pod["spec"]["initContainers"][0]["image"] == "registry.istio.io/testing/proxyv2:latest"
+    assert "ignoring unknown values: global.remotePilotAddress" in captured.err
+
+
+def test_no_native_sidecars_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inject", "-f", str(ISTIO / "pod.yaml"), "--no-native-sidecars"]) == 0
+    pod = yaml.safe_load(capsys.readouterr().out)
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["hello", "istio-proxy"]
+
+
+def test_skip_is_reported_on_stderr_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inject", "-f", str(ISTIO / "hello-host-network.yaml")]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == (ISTIO / "hello-host-network.yaml").read_text()
+    assert (
+        "skipped Deployment/hello-host-network (document 1): pod uses hostNetwork" in captured.err
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: x\nspec: {}\n",
+            "document 1: YAML syntax error: line",
+        ),
+        (
+            "kind: Pod\nmetadata: {name: ok}\nspec: {containers: []}\n---\n- just\n- a list\n",
+            "document 2: expected a Kubernetes object (a mapping), got a list",
+        ),
+        (
+            "kind: Deployment\nmetadata: {name: d}\nspec: {replicas: 1}\n",
+            "document 1 (Deployment/d): spec.template.spec is missing",
+        ),
+        (
+            "kind: Pod\nmetadata: {name: p, annotations: {status.sidecar.istio.io/port: '99999'}}\n"
+            "spec: {containers: []}\n",
+            "document 1 (Pod/p): invalid annotations: annotation status.sidecar.istio.io/port: "
+            "'99999' is not an unsigned 16-bit integer",
+        ),
+    ],
+)
+def test_bad_input_one_line_exit_1_and_no_partial_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    source = write(tmp_path, "in.yaml", text)
+    out = tmp_path / "out.yaml"
+    out.write_text("previous content\n")
+    assert main(["inject", "-f", str(source), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert out.read_text() == "previous content\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "in.yaml",
+        "out.yaml",
+    ]  # no temp files left
+
+
+def test_missing_file_and_bad_config_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["inject", "-f", str(tmp_path / "nope.yaml")]) == 1
+    assert "nope.yaml: No such file or directory" in capsys.readouterr().err
+    values = write(tmp_path, "values.yaml", "global:\n  proxy:\n    statusPort: 'fifteen'\n")
+    assert main(["inject", "-f", str(ISTIO / "pod.yaml"), "--values", str(values)]) == 1
+    assert (
+        "global.proxy.statusPort: expected a integer, got str 'fifteen'" in capsys.readouterr().err
+    )
+    config = write(tmp_path, "config.yaml", "templates:\n  sidecar: '{{ .Values.global.hub }}'\n")
+    assert main(["inject", "-f", str(ISTIO / "pod.yaml"), "--config", str(config)]) == 1
+    assert "looks like an Istio Go template" in capsys.readouterr().err
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["inject"])
+    assert info.value.code == 2
+    assert "-f/--filename" in capsys.readouterr().err
+
+
+def test_diff_shows_only_what_changes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inject", "-f", str(ISTIO / "pod.yaml"), "--diff"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("--- ")
+    added = [
+        line for line in out.splitlines() if line.startswith("+") and not line.startswith("+++")
+    ]
+    removed = [
+        line for line in out.splitlines() if line.startswith("-") and not line.startswith("---")
+    ]
+    assert "+  initContainers:" in added and "+    - name: istio-init" in added
+    assert removed == []  # injection only adds to this pod
+
+
+def test_check_prints_a_decision_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = "\n---\n".join(
+        [
+            (ISTIO / n).read_text()
+            for n in ("hello.yaml", "hello-ignore.yaml", "hello-host-network.yaml", "list.yaml")
+        ]
+    )
+    assert main(["check", "-f", str(write(tmp_path, "all.yaml", text))]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["DOC", "WORKLOAD", "INJECT", "REASON"]
+    rows = [line.split(None, 3) for line in lines[1:]]
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("1", "Deployment/hello", "yes"),
+        ("2", "Deployment/hello", "no"),
+        ("3", "Deployment/hello-host-network", "no"),
+        ("4.1", "Deployment/hello-v1", "yes"),
+        ("4.2", "Deployment/hello-v2", "yes"),
+    ]
+    assert "sidecar.istio.io/inject=false" in rows[1][3]
+
+
+def test_console_entry_point_runs_as_module(tmp_path: Path) -> None:
+    values = write(tmp_path, "values.yaml", ISTIO_VALUES)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "injector",
+            "inject",
+            "-f",
+            str(ISTIO / "hello.yaml"),
+            "--values",
+            str(values),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "registry.istio.io/testing/proxyv2:latest" in proc.stdout
