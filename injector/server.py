@@ -1,7 +1,7 @@
 """``injector serve``: the webhook app on uvicorn, HTTPS only, one worker.
 
-- TLS from a ``tls.TLSSource`` (cert files, hot-reloaded when ``certs.tls`` is present, or
-  self-managed certs); TLS >= 1.2; keep-alive 75 s (apiserver connections are reused).
+- TLS from a ``tls.TLSSource`` (cert files, hot-reloaded, or self-managed certs);
+  TLS >= 1.2; keep-alive 75 s (apiserver connections are reused).
 - ``TCP_NODELAY`` on every accepted socket: without it back-to-back keep-alive admissions
   stall ~40 ms each (Nagle vs delayed ACK, real-apiserver-notes).
 - SIGTERM: keep accepting and answering for ``--drain-seconds`` while ``/readyz`` says 503
@@ -145,20 +145,18 @@ def tls_source(args: argparse.Namespace) -> tls.TLSSource:
             )
         if not args.namespace:
             raise tls.TLSError("--self-managed-certs needs --namespace (or $POD_NAMESPACE)")
-        return tls.ManagedCerts(
-            {
-                "namespace": args.namespace,
-                "service_name": args.service_name,
-                "secret_name": args.secret_name,
-                "webhook_config_name": args.webhook_config_name,
-                "cluster_domain": args.cluster_domain,
-            }
+        return tls.ManagedSource(
+            namespace=args.namespace,
+            service_name=args.service_name,
+            secret_name=args.secret_name,
+            webhook_config_name=args.webhook_config_name,
+            cluster_domain=args.cluster_domain,
         )
     if not (args.tls_cert_file and args.tls_key_file):
         raise tls.TLSError(
             "HTTPS only: give --tls-cert-file and --tls-key-file, or --self-managed-certs"
         )
-    return tls.file_source(args.tls_cert_file, args.tls_key_file, max(args.reload_interval, 1.0))
+    return tls.FileSource(args.tls_cert_file, args.tls_key_file, args.reload_interval)
 
 
 class NoDelayProtocol(HttpToolsProtocol):

@@ -9,13 +9,22 @@ import ssl
 import statistics
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jsonpatch
 import pytest
 
-from tests.webhook.conftest import Running, apiserver_capture, client_context, hello_pod, review_of
+from tests.webhook.conftest import (
+    Running,
+    apiserver_capture,
+    client_context,
+    hello_pod,
+    make_certs,
+    review_of,
+    running_server,
+)
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -176,3 +185,31 @@ def test_back_to_back_keep_alive_admissions_do_not_stall(live: Running) -> None:
             assert client.post("/inject", content=body, headers=JSON_HEADERS).status_code == 200
             timings.append(time.perf_counter() - start)
     assert statistics.median(timings) < 0.02, timings  # Nagle + delayed ACK would be ~40 ms
+
+
+def served_by(url: str, ca: Path) -> bool:
+    host, port = url.removeprefix("https://").split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            with client_context(ca).wrap_socket(sock, server_hostname=host):
+                return True
+    except ssl.SSLCertVerificationError:
+        return False
+
+
+def test_serving_certificate_is_hot_reloaded(tmp_path: Path) -> None:
+    first = make_certs(tmp_path / "one")
+    with running_server(first, "--reload-interval", "0.05", "--drain-seconds", "0") as live:
+        assert served_by(live.url, first.ca)
+        second = make_certs(tmp_path / "two")
+        first.key.write_bytes(b"torn write")  # a bad pair is ignored: the old cert keeps serving
+        time.sleep(0.2)
+        assert served_by(live.url, first.ca)
+        first.cert.write_bytes(second.cert.read_bytes())
+        first.key.write_bytes(second.key.read_bytes())
+        deadline = time.monotonic() + 5
+        while not served_by(live.url, second.ca):
+            assert time.monotonic() < deadline, "new certificate not served"
+            time.sleep(0.05)
+        with httpx.Client(base_url=live.url, verify=client_context(second.ca)) as client:
+            assert client.get("/readyz").json()["tls"]["ready"] is True

@@ -53,7 +53,15 @@ def wait_ready(url: str, certs: Certs, process: subprocess.Popen[str]) -> None:
     raise AssertionError("server did not become ready")
 
 
-def test_sigterm_drains_then_exits_zero(certs: Certs) -> None:
+def cli_certs(directory: Path) -> Certs:
+    """Certificates made the documented way: ``injector certs generate --out DIR``."""
+    command = [sys.executable, "-m", "injector", "certs", "generate", "--out", str(directory)]
+    subprocess.run(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    return Certs(directory, directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
+
+
+def test_sigterm_drains_then_exits_zero(tmp_path: Path) -> None:
+    certs = cli_certs(tmp_path / "certs")
     port = free_port()
     url = f"https://127.0.0.1:{port}"
     process = start(
