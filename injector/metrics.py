@@ -1,0 +1,96 @@
+"""Prometheus metrics of the webhook, under Istio's names (reference §4.3).
+
+Each app gets its own ``CollectorRegistry`` (tests build many apps). Counting follows
+Istio's ``serveInject`` so existing dashboards read the same:
+
+- ``sidecar_injection_requests_total``: every request to ``/inject``;
+- ``sidecar_injection_success_total``: an AdmissionReview answer was written (injected,
+  skipped *and* denied pods, as in Istio);
+- ``sidecar_injection_skip_total``: the policy skipped the pod;
+- ``sidecar_injection_failure_total``: a denied pod or a rejected request (HTTP 4xx);
+- ``sidecar_injection_time_seconds``: handler latency, apiserver admission buckets.
+
+``sidecar_injector_config_reload_total{result}`` and ``sidecar_injector_config_generation``
+are read from the live ``ConfigState`` when scraped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from injector.admission import Decision
+from injector.reload import ConfigState
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# kube-apiserver's apiserver_admission_webhook_admission_duration_seconds buckets
+BUCKETS = (0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 10.0, 25.0)
+
+
+class Metrics:
+    def __init__(self, state: ConfigState | None = None) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "sidecar_injection_requests",
+            "Total number of injection requests.",
+            registry=self.registry,
+        )
+        self.success = Counter(
+            "sidecar_injection_success",
+            "Total number of answered admission reviews (injected, skipped or denied).",
+            registry=self.registry,
+        )
+        self.skip = Counter(
+            "sidecar_injection_skip", "Total number of skipped injections.", registry=self.registry
+        )
+        self.failure = Counter(
+            "sidecar_injection_failure",
+            "Total number of denied pods and rejected requests.",
+            registry=self.registry,
+        )
+        self.time = Histogram(
+            "sidecar_injection_time_seconds",
+            "Time taken to answer an injection request.",
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        if state is not None:
+            self.registry.register(_ConfigCollector(state))
+
+    def observe(self, decision: Decision, seconds: float) -> None:
+        """Count one finished request (``requests`` is counted when it arrives)."""
+        if decision == "invalid":
+            self.failure.inc()
+        else:
+            self.success.inc()
+            if decision == "skipped":
+                self.skip.inc()
+            elif decision == "denied":
+                self.failure.inc()
+        self.time.observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _ConfigCollector(Collector):
+    def __init__(self, state: ConfigState) -> None:
+        self._state = state
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        reloads = CounterMetricFamily(
+            "sidecar_injector_config_reload",
+            "Config reload attempts after the first load, by result.",
+            labels=["result"],
+        )
+        reloads.add_metric(["success"], self._state.reloads_ok)
+        reloads.add_metric(["failure"], self._state.reloads_failed)
+        yield reloads
+        yield GaugeMetricFamily(
+            "sidecar_injector_config_generation",
+            "Number of configs loaded so far (1 after start-up).",
+            value=self._state.generation,
+        )

@@ -1,0 +1,181 @@
+"""The live injector config: loaded from a mounted ConfigMap directory and hot-reloaded.
+
+``ConfigFiles`` reads the optional files ``config``, ``values`` and ``mesh`` of a directory
+(a missing file means our default for that part). ``ConfigState`` holds the current
+``Injector``; a reload builds a whole new ``Injector`` (fresh render cache) and swaps the
+reference, which is atomic for the event loop. ``ConfigReloader`` polls the content hash
+(so kubelet's ``..data`` symlink swap is seen like any edit), builds the new config in a
+thread, and on a ``ConfigError`` logs it and keeps serving the old one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from injector.config import InjectorConfig, load_config
+from injector.core import Injector
+from injector.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+FILE_NAMES = ("config", "values", "mesh")
+Texts = tuple[str | None, str | None, str | None]
+
+
+@dataclass(frozen=True)
+class ConfigFiles:
+    """Where the config comes from: a directory (``None``: all defaults)."""
+
+    directory: Path | None = None
+    native_sidecars: bool | None = None
+
+    def read(self) -> Texts:
+        """The three documents (``None`` for a missing file); ``ConfigError`` if unreadable."""
+        if self.directory is None:
+            return (None, None, None)
+        if not self.directory.is_dir():
+            raise ConfigError(f"config directory {self.directory} does not exist")
+        return (self._read("config"), self._read("values"), self._read("mesh"))
+
+    def build(self, texts: Texts) -> InjectorConfig:
+        sources = tuple(str(self.directory / n) if self.directory else n for n in FILE_NAMES)
+        return load_config(*texts, native_sidecars=self.native_sidecars, sources=sources)  # type: ignore[arg-type]
+
+    def _read(self, name: str) -> str | None:
+        assert self.directory is not None
+        path = self.directory / name
+        try:
+            return path.read_text()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def fingerprint(texts: Texts) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(b"\x00" if text is None else b"\x01" + text.encode() + b"\x00")
+    return digest.hexdigest()
+
+
+class ConfigState:
+    """The current ``Injector`` plus what ``/readyz`` and ``/metrics`` report about it."""
+
+    def __init__(
+        self, config: InjectorConfig, *, cache_size: int = 512, source_hash: str = ""
+    ) -> None:
+        self.cache_size = cache_size
+        self.injector = Injector(config, cache_size=cache_size)
+        self.source_hash = source_hash
+        self.generation = 1
+        self.loaded_at = time.time()
+        self.reloads_ok = 0
+        self.reloads_failed = 0
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self._rejected_hash: str | None = None
+
+    @property
+    def config(self) -> InjectorConfig:
+        return self.injector.config
+
+    def swap(self, config: InjectorConfig, source_hash: str) -> None:
+        self.injector = Injector(config, cache_size=self.cache_size)  # one reference: atomic
+        self.source_hash = source_hash
+        self.generation += 1
+        self.loaded_at = time.time()
+        self.reloads_ok += 1
+        self.clear_error()
+
+    def clear_error(self) -> None:
+        self.last_error = None
+        self.last_error_at = None
+        self._rejected_hash = None
+
+    def reject(self, error: str, source_hash: str) -> None:
+        self.reloads_failed += 1
+        self.last_error = error
+        self.last_error_at = time.time()
+        self._rejected_hash = source_hash
+
+    def rejected(self, source_hash: str) -> bool:
+        return self._rejected_hash == source_hash
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "generation": self.generation,
+            "config_hash": self.config.generation,
+            "loaded_at": self.loaded_at,
+            "reloads_ok": self.reloads_ok,
+            "reloads_failed": self.reloads_failed,
+            "last_error": self.last_error,
+        }
+
+
+def load_state(files: ConfigFiles, *, cache_size: int = 512) -> ConfigState:
+    """The first load, at start-up: a ``ConfigError`` here stops the server."""
+    texts = files.read()
+    config = files.build(texts)
+    for warning in config.warnings:
+        logger.warning("config: %s", warning)
+    return ConfigState(config, cache_size=cache_size, source_hash=fingerprint(texts))
+
+
+class ConfigReloader:
+    """Polls ``files`` every ``interval`` seconds and swaps good new configs into ``state``."""
+
+    def __init__(self, files: ConfigFiles, state: ConfigState, interval: float = 2.0) -> None:
+        self.files = files
+        self.state = state
+        self.interval = interval
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.check()
+            except Exception:  # never let the poller die
+                logger.exception("config reload check failed")
+
+    async def check(self) -> bool:
+        """Reload if the files changed; True when a new config was swapped in."""
+        try:
+            texts = await asyncio.to_thread(self.files.read)
+        except ConfigError as exc:
+            return self._reject(str(exc), f"unreadable:{exc}")
+        source_hash = fingerprint(texts)
+        if source_hash == self.state.source_hash:
+            if self.state.last_error is not None:  # the files went back to the live config
+                logger.info("config files match the live config again")
+                self.state.clear_error()
+            return False
+        if self.state.rejected(source_hash):
+            return False
+        try:
+            config = await asyncio.to_thread(self.files.build, texts)
+        except ConfigError as exc:
+            return self._reject(str(exc), source_hash)
+        self.state.swap(config, source_hash)
+        for warning in config.warnings:
+            logger.warning("config: %s", warning)
+        logger.info(
+            "config reloaded",
+            extra={"generation": self.state.generation, "config_hash": config.generation},
+        )
+        return True
+
+    def _reject(self, error: str, source_hash: str) -> bool:
+        if not self.state.rejected(source_hash):
+            self.state.reject(error, source_hash)
+            logger.error(
+                "config reload rejected, keeping the previous config: %s",
+                error,
+                extra={"generation": self.state.generation},
+            )
+        return False

@@ -1,0 +1,217 @@
+"""``injector serve``: the webhook app on uvicorn, HTTPS only, one worker.
+
+- TLS from a ``tls.TLSSource`` (cert files, hot-reloaded, or self-managed certs);
+  TLS >= 1.2; keep-alive 75 s (apiserver connections are reused).
+- ``TCP_NODELAY`` on every accepted socket: without it back-to-back keep-alive admissions
+  stall ~40 ms each (Nagle vs delayed ACK, real-apiserver-notes).
+- SIGTERM: keep accepting and answering for ``--drain-seconds`` while ``/readyz`` says 503
+  (so endpoints drop us) and responses carry ``Connection: close``; then stop listening and
+  give in-flight requests ``--shutdown-timeout`` seconds. A second SIGTERM/SIGINT stops now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from injector import tls
+from injector.reload import ConfigFiles, ConfigReloader, load_state
+from injector.webhook import WebhookState, create_app
+
+logger = logging.getLogger(__name__)
+
+KEEP_ALIVE_SECONDS = 75  # Istio: IdleTimeout 90 s; the apiserver reuses connections
+# Benchmarks only: a /floor route on the same stack, and the render cache size.
+BENCH_FLOOR_ENV = "INJECTOR_BENCH_FLOOR"
+BENCH_CACHE_ENV = "INJECTOR_BENCH_CACHE_SIZE"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--host", default="0.0.0.0", help="listen address (default 0.0.0.0)")
+    add("--port", type=int, default=15017, help="HTTPS port (default 15017)")
+    add(
+        "--config-dir",
+        type=Path,
+        help="mounted ConfigMap dir with optional files config, values, mesh",
+    )
+    add(
+        "--reload-interval", type=float, default=2.0, help="seconds between config/cert file checks"
+    )
+    add("--tls-cert-file", type=Path, help="serving certificate chain (PEM)")
+    add("--tls-key-file", type=Path, help="serving key (PEM)")
+    add(
+        "--self-managed-certs",
+        action="store_true",
+        help="mint and rotate certs, patch the caBundle",
+    )
+    add(
+        "--namespace",
+        default=os.environ.get("POD_NAMESPACE", ""),
+        help="our namespace ($POD_NAMESPACE)",
+    )
+    add("--service-name", default="sidecar-injector")
+    add("--secret-name", default="sidecar-injector-ca", help="Secret holding the self-managed CA")
+    add(
+        "--webhook-config-name",
+        default="sidecar-injector",
+        help="MutatingWebhookConfiguration name",
+    )
+    add("--cluster-domain", default="cluster.local")
+    add("--drain-seconds", type=float, default=10.0, help="after SIGTERM keep answering this long")
+    add(
+        "--shutdown-timeout",
+        type=float,
+        default=10.0,
+        help="then wait this long for in-flight requests",
+    )
+    add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add("--log-format", default="text", choices=["text", "json"])
+    native = parser.add_mutually_exclusive_group()
+    native.add_argument("--native-sidecars", dest="native", action="store_true", default=None)
+    native.add_argument("--no-native-sidecars", dest="native", action="store_false")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM/SIGINT; 0 after a clean shutdown."""
+    served = prepare(args)
+    served.source.start()
+    try:
+        served.server.run()
+    finally:
+        served.source.stop()
+    return 0 if served.server.started else 1
+
+
+@dataclass
+class Served:
+    server: DrainingServer
+    state: WebhookState
+    source: tls.TLSSource
+
+
+def prepare(args: argparse.Namespace) -> Served:
+    """Load the config (``ConfigError`` stops us here) and build app, TLS source and server."""
+    files = ConfigFiles(args.config_dir, args.native)
+    cache_size = int(os.environ.get(BENCH_CACHE_ENV, "512"))
+    live = load_state(files, cache_size=cache_size)
+    reloader = ConfigReloader(files, live, args.reload_interval) if args.config_dir else None
+    source = tls_source(args)
+    app = create_app(
+        live,
+        reloader=reloader,
+        tls_ready=source.ready,
+        floor=os.environ.get(BENCH_FLOOR_ENV) == "1",
+    )
+    state: WebhookState = app.state.webhook
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        ssl_context_factory=lambda _config, _default: source.ssl_context(),
+        http=NoDelayProtocol,
+        loop="uvloop",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_graceful_shutdown=args.shutdown_timeout,
+    )
+    server = DrainingServer(
+        config, args.drain_seconds, on_drain=lambda: setattr(state, "draining", True)
+    )
+    return Served(server, state, source)
+
+
+def tls_source(args: argparse.Namespace) -> tls.TLSSource:
+    if args.self_managed_certs:
+        if args.tls_cert_file or args.tls_key_file:
+            raise tls.TLSError(
+                "--self-managed-certs and --tls-cert-file/--tls-key-file exclude each other"
+            )
+        if not args.namespace:
+            raise tls.TLSError("--self-managed-certs needs --namespace (or $POD_NAMESPACE)")
+        return tls.ManagedSource(
+            namespace=args.namespace,
+            service_name=args.service_name,
+            secret_name=args.secret_name,
+            webhook_config_name=args.webhook_config_name,
+            cluster_domain=args.cluster_domain,
+        )
+    if not (args.tls_cert_file and args.tls_key_file):
+        raise tls.TLSError(
+            "HTTPS only: give --tls-cert-file and --tls-key-file, or --self-managed-certs"
+        )
+    return tls.FileSource(args.tls_cert_file, args.tls_key_file, args.reload_interval)
+
+
+class NoDelayProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with ``TCP_NODELAY`` set on the accepted socket."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # pragma: no cover - closed already
+                pass
+        super().connection_made(transport)
+
+
+class DrainingServer(uvicorn.Server):
+    """``uvicorn.Server`` whose first SIGTERM starts a drain period instead of exiting."""
+
+    def __init__(
+        self, config: uvicorn.Config, drain_seconds: float, on_drain: Callable[[], Any]
+    ) -> None:
+        super().__init__(config)
+        self.drain_seconds = drain_seconds
+        self.on_drain = on_drain
+        self.drain_deadline: float | None = None
+        self._drain_logged = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # Not recorded in _captured_signals: uvicorn would re-raise it at exit (status -15).
+        if self.drain_deadline is None and sig == signal.SIGTERM and self.drain_seconds > 0:
+            self.drain_deadline = time.monotonic() + self.drain_seconds
+            self.on_drain()
+        else:
+            self.should_exit = True
+
+    def start_drain(self) -> None:
+        """What SIGTERM does (for tests running the server off the main thread)."""
+        self.handle_exit(signal.SIGTERM, None)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.drain_deadline is not None:
+            if not self._drain_logged:
+                self._drain_logged = True
+                logger.info(
+                    "SIGTERM: draining for %.1f s (readyz 503), then shutting down",
+                    self.drain_seconds,
+                )
+            if time.monotonic() >= self.drain_deadline:
+                self.should_exit = True
+        return await super().on_tick(counter)
+
+
+def listening_port(server: uvicorn.Server) -> int:
+    """The bound port (tests bind port 0)."""
+    for srv in getattr(server, "servers", []):
+        for sock in srv.sockets:
+            return int(sock.getsockname()[1])
+    raise RuntimeError("server is not listening")

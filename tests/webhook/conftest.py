@@ -1,0 +1,184 @@
+"""Fixtures for the webhook tests: certificates, review bodies, a real TLS server.
+
+Certificates are made with ``cryptography`` (EC P-256 CA + leaf for 127.0.0.1/localhost)
+once per session and never committed. ``running_server`` starts ``injector serve`` as built
+by ``server.prepare`` on 127.0.0.1:0 in a background thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as dt
+import ipaddress
+import json
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from injector import server
+
+TESTDATA = Path(__file__).parent.parent / "testdata" / "webhook"
+
+
+@dataclass(frozen=True)
+class Certs:
+    directory: Path
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_certs(
+    directory: Path, *, days: int = 30, names: tuple[str, ...] = ("localhost",)
+) -> Certs:
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test webhook CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+    sans.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = Certs(directory, directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
+    paths.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths.cert.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    paths.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+def load_review(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((TESTDATA / name).read_text())
+    return data
+
+
+def apiserver_capture() -> dict[str, Any]:
+    """The request kube-apiserver v1.28.7 sent: path, headers, body."""
+    return load_review("apiserver-admissionreview.json")
+
+
+def review_of(
+    pod: dict[str, Any],
+    *,
+    uid: str = "uid-1",
+    namespace: str = "default",
+    api_version: str = "admission.k8s.io/v1",
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    return {
+        "apiVersion": api_version,
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": namespace,
+            "operation": "CREATE",
+            "object": copy.deepcopy(pod),
+            "dryRun": dry_run,
+        },
+    }
+
+
+def hello_pod() -> dict[str, Any]:
+    pod: dict[str, Any] = load_review("hello-review.json")["request"]["object"]
+    return pod
+
+
+@dataclass
+class Running:
+    url: str
+    ca: Path
+    served: server.Served
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, verify=client_context(self.ca), timeout=10, **kwargs)
+
+    def metric(self, name: str) -> float:
+        with self.client() as client:
+            text = client.get("/metrics").text
+        for line in text.splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.rsplit(" ", 1)[1])
+        raise AssertionError(f"metric {name} not found")
+
+
+def client_context(ca: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca))
+
+
+def serve_args(certs: Certs, *extra: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    server.add_arguments(parser)
+    base = ["--host", "127.0.0.1", "--port", "0", "--tls-cert-file", str(certs.cert)]
+    return parser.parse_args([*base, "--tls-key-file", str(certs.key), *extra])
+
+
+@contextmanager
+def running_server(certs: Certs, *extra: str) -> Iterator[Running]:
+    served = server.prepare(serve_args(certs, *extra))
+    served.source.start()
+    thread = threading.Thread(target=served.server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not served.server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.01)
+    port = server.listening_port(served.server)
+    try:
+        yield Running(f"https://127.0.0.1:{port}", certs.ca, served)
+    finally:
+        served.server.should_exit = True
+        thread.join(15)
+        served.source.stop()
+        assert not thread.is_alive(), "server did not stop"
+
+
+@pytest.fixture(scope="module")
+def live(certs: Certs) -> Iterator[Running]:
+    with running_server(certs, "--drain-seconds", "0") as running:
+        yield running
