@@ -7,9 +7,9 @@ missing ``iptable_nat`` with a present ``iptable_filter`` fooled filter-table pr
 
 from __future__ import annotations
 
-import logging
 import socket
 
+from init import log
 from init.errors import BackendUnavailableError
 
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from init.iptc_backend import IptcBackend
     from init.restore_backend import RestoreBackend
 
-logger = logging.getLogger(__name__)
+logger = log.get_logger(__name__)
 
 _SO_GET_INFO = 64  # IPT_SO_GET_INFO == IP6T_SO_GET_INFO
 _GETINFO_SIZE = 84  # struct ipt_getinfo

@@ -6,13 +6,13 @@ Both follow ``istio-iptables``: IPv6 is on when the pod's first global address i
 
 from __future__ import annotations
 
-import logging
+from init import log
 
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
 if TYPE_CHECKING:
     import ipaddress
 
-logger = logging.getLogger(__name__)
+logger = log.get_logger(__name__)
 
 _SIOCGIFCONF = 0x8912
 _IFREQ_SIZE = 40  # struct ifreq on 64-bit Linux

@@ -13,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import logging
 import os
 import sys
 from collections.abc import Iterator
 
+from init import log
 from init.errors import ApplyError, BackendUnavailableError, InitError
 from init.restore_backend import Binaries
 from init.state import option_groups
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from init.config import Family
     from init.plan import Plan, Rule, Table
 
-logger = logging.getLogger(__name__)
+logger = log.get_logger(__name__)
 
 LIB_DIRS = (
     "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
