@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from init import apply, detect, log
+from init import log
 from init.config import CaptureConfig, RunOptions, build_config
 from init.errors import InitError
 from init.flags import FlagValues, parse_flags
@@ -93,6 +93,8 @@ def _log_plans(plans: tuple[Plan, ...]) -> None:
 
 
 def _apply(capture: CaptureConfig, options: RunOptions, plans: tuple[Plan, ...]) -> None:
+    from init import apply, detect  # not needed by --dry-run
+
     backend = detect.choose_backend(options, capture.families)
     outcome = apply.run(backend, plans, options)
     logger.info("%s with %s", outcome.action, backend.name)
