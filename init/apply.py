@@ -8,9 +8,9 @@ If any step fails, every table we touched, in every family, is restored from the
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
+from init import log
 from init.errors import ApplyError, DriftError, InitError
 from init.plan import TABLE_ORDER
 from init.state import compare, parse_save, replace_text
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 else:
     from init.records import dataclass
 
-logger = logging.getLogger(__name__)
+logger = log.get_logger(__name__)
 
 
 @dataclass(frozen=True)

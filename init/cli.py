@@ -6,33 +6,26 @@ routing) -> optional validation. See :mod:`init.errors` for the exit codes.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
 
-from init import apply, detect
+from init import log
 from init.config import CaptureConfig, RunOptions, build_config
 from init.errors import InitError
 from init.flags import FlagValues, parse_flags
 from init.plan import Plan, build_plans
 from init.render import to_restore_text
 
-logger = logging.getLogger("init")
+TYPE_CHECKING = False  # typing's own flag would cost importing typing
+if TYPE_CHECKING:
+    from typing import TextIO
 
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-           "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL,
-           "none": logging.CRITICAL + 10}  # fmt: skip
+logger = log.get_logger("init")
 
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        import json
-
-        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
-                 "level": record.levelname.lower(), "msg": record.getMessage()}  # fmt: skip
-        return json.dumps(entry)
+_LEVELS = {"debug": log.DEBUG, "info": log.INFO, "warn": log.WARNING, "warning": log.WARNING,
+           "error": log.ERROR, "fatal": log.CRITICAL, "none": log.CRITICAL + 10}  # fmt: skip
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
 
 def _level(spec: str) -> int:
@@ -41,23 +34,47 @@ def _level(spec: str) -> int:
         scope, _, level = part.rpartition(":")
         if scope in ("", "default", "all") and level.strip() in _LEVELS:
             return _LEVELS[level.strip()]
-    return logging.INFO
+    return log.INFO
 
 
 def configure_logging(flags: FlagValues) -> None:
+    """Send the ``init`` records to --log_target, as text or JSON, from --log_output_level on.
+
+    Through :mod:`init.log` straight to the stream; through :mod:`logging` handlers on the
+    ``init`` logger when ``logging`` is already imported (the package used as a library).
+    """
     target = flags.text("log_target").split(",")[0].strip()
+    as_json, level = flags.flag("log_as_json"), _level(flags.text("log_output_level"))
+    if "logging" in sys.modules:
+        log.reset()
+        _configure_stdlib_logging(target, as_json, level)
+        return
+    stream: TextIO
+    if target in ("stdout", "stderr", ""):
+        stream = sys.stdout if target == "stdout" else sys.stderr
+    else:  # as logging.FileHandler(target) opens it
+        import io
+
+        stream = open(os.path.abspath(target), "a", encoding=io.text_encoding(None))
+    log.configure(level, stream, as_json)
+
+
+def _configure_stdlib_logging(target: str, as_json: bool, level: int) -> None:
+    import logging
+
+    class JsonFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return log.json_line(record.created, record.levelname, record.getMessage())
+
     handler: logging.Handler
     if target in ("stdout", "stderr", ""):
         handler = logging.StreamHandler(sys.stdout if target == "stdout" else sys.stderr)
     else:
         handler = logging.FileHandler(target)
-    if flags.flag("log_as_json"):
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(JsonFormatter() if as_json else logging.Formatter(_TEXT_FORMAT))
     root = logging.getLogger("init")
     root.handlers[:] = [handler]
-    root.setLevel(_level(flags.text("log_output_level")))
+    root.setLevel(level)
     root.propagate = False
 
 
@@ -76,6 +93,8 @@ def _log_plans(plans: tuple[Plan, ...]) -> None:
 
 
 def _apply(capture: CaptureConfig, options: RunOptions, plans: tuple[Plan, ...]) -> None:
+    from init import apply, detect  # not needed by --dry-run
+
     backend = detect.choose_backend(options, capture.families)
     outcome = apply.run(backend, plans, options)
     logger.info("%s with %s", outcome.action, backend.name)

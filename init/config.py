@@ -8,12 +8,11 @@ Istio ignores in some combinations are logged as warnings.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Callable, Mapping
 
-from init import host
+from init import host, log
 from init.errors import ConfigError
 
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
 else:
     from init.records import dataclass, field
 
-logger = logging.getLogger(__name__)
+logger = log.get_logger(__name__)
 
 WILDCARD = "*"
 DEFAULT_PROXY_UID = "1337"

@@ -7,9 +7,9 @@ missing ``iptable_nat`` with a present ``iptable_filter`` fooled filter-table pr
 
 from __future__ import annotations
 
-import logging
-import socket
+import _socket  # socket.py's enums and selectors are not needed for one raw socket
 
+from init import log
 from init.errors import BackendUnavailableError
 
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
@@ -18,12 +18,12 @@ if TYPE_CHECKING:
     from init.iptc_backend import IptcBackend
     from init.restore_backend import RestoreBackend
 
-logger = logging.getLogger(__name__)
+logger = log.get_logger(__name__)
 
 _SO_GET_INFO = 64  # IPT_SO_GET_INFO == IP6T_SO_GET_INFO
 _GETINFO_SIZE = 84  # struct ipt_getinfo
-_LEVEL = {4: socket.IPPROTO_IP, 6: socket.IPPROTO_IPV6}
-_DOMAIN = {4: socket.AF_INET, 6: socket.AF_INET6}
+_LEVEL = {4: _socket.IPPROTO_IP, 6: _socket.IPPROTO_IPV6}
+_DOMAIN = {4: _socket.AF_INET, 6: _socket.AF_INET6}
 
 
 def legacy_table_available(family: Family, table: str = "nat") -> bool:
@@ -34,12 +34,14 @@ def legacy_table_available(family: Family, table: str = "nat") -> bool:
     buf = ctypes.create_string_buffer(table.encode(), _GETINFO_SIZE)
     size = ctypes.c_uint32(_GETINFO_SIZE)
     try:
-        sock = socket.socket(_DOMAIN[family], socket.SOCK_RAW, socket.IPPROTO_RAW)
+        sock = _socket.socket(_DOMAIN[family], _socket.SOCK_RAW, _socket.IPPROTO_RAW)
     except OSError as exc:
         logger.debug("legacy probe: raw socket failed: %s", exc)
         return False
-    with sock:
+    try:
         rc = libc.getsockopt(sock.fileno(), _LEVEL[family], _SO_GET_INFO, buf, ctypes.byref(size))
+    finally:
+        sock.close()
     if rc != 0:
         import errno
 

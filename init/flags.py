@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
 
+from init import log
 from init.errors import ConfigError
 
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 else:
     from init.records import dataclass
 
-logger = logging.getLogger(__name__)
+logger = log.get_logger(__name__)
 
 LEADING_WORD = "istio-iptables"
 _TRUE = frozenset({"1", "t", "true"})

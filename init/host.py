@@ -6,13 +6,13 @@ Both follow ``istio-iptables``: IPv6 is on when the pod's first global address i
 
 from __future__ import annotations
 
-import logging
+from init import log
 
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
 if TYPE_CHECKING:
     import ipaddress
 
-logger = logging.getLogger(__name__)
+logger = log.get_logger(__name__)
 
 _SIOCGIFCONF = 0x8912
 _IFREQ_SIZE = 40  # struct ifreq on 64-bit Linux
@@ -22,16 +22,19 @@ _SCOPE_GLOBAL = 0x00
 
 def ipv4_addresses() -> list[ipaddress.IPv4Address]:
     """Every IPv4 address configured on an interface of this netns (SIOCGIFCONF)."""
+    import _socket  # socket.py's enums and selectors are not needed for one ioctl
     import array
     import fcntl
-    import socket
     import struct
 
     buf = array.array("B", b"\0" * _IFREQ_SIZE * 64)
     addr, _ = buf.buffer_info()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    try:
         request = struct.pack("iL", len(buf), addr)
         length = struct.unpack("iL", fcntl.ioctl(sock.fileno(), _SIOCGIFCONF, request))[0]
+    finally:
+        sock.close()
     raw = buf.tobytes()[:length]
     if not length:
         return []

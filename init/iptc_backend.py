@@ -13,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import logging
 import os
 import sys
 from collections.abc import Iterator
 
+from init import log
 from init.errors import ApplyError, BackendUnavailableError, InitError
 from init.restore_backend import Binaries
 from init.state import option_groups
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from init.config import Family
     from init.plan import Plan, Rule, Table
 
-logger = logging.getLogger(__name__)
+logger = log.get_logger(__name__)
 
 LIB_DIRS = (
     "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
@@ -106,6 +106,13 @@ def _find_library(name: str) -> str | None:
     return None
 
 
+def _popen(*args: Any, **kwargs: Any) -> Any:
+    """``subprocess.Popen``, importing subprocess (and threading) only when called."""
+    import subprocess
+
+    return subprocess.Popen(*args, **kwargs)
+
+
 @contextlib.contextmanager
 def _fast_import_environment() -> Iterator[None]:
     """Answer find_library ourselves and shadow distutils (python-iptables' only use: a path).
@@ -114,6 +121,8 @@ def _fast_import_environment() -> Iterator[None]:
     ``ctypes.util`` is not loaded yet, a stand-in module holding just our ``find_library``
     takes its place for the import, which also spares importing ``ctypes.util`` itself (with
     ``shutil``, ``tempfile`` and ``random``); else its ``find_library`` is patched meanwhile.
+    Likewise a stand-in ``subprocess`` whose ``Popen`` imports the real one when called spares
+    importing subprocess and threading.
     """
     import ctypes
     import sysconfig
@@ -126,6 +135,12 @@ def _fast_import_environment() -> Iterator[None]:
     shadow = "distutils" not in sys.modules
     if shadow:
         sys.modules["distutils"], sys.modules["distutils.sysconfig"] = stub, stub_sysconfig
+    lazy_subprocess = "subprocess" not in sys.modules
+    if lazy_subprocess:  # python-iptables binds Popen and PIPE; it calls Popen only for modprobe
+        stand_in = types.ModuleType("subprocess")
+        setattr(stand_in, "PIPE", -1)  # noqa: B010  (subprocess.PIPE)
+        setattr(stand_in, "Popen", _popen)  # noqa: B010
+        sys.modules["subprocess"] = stand_in
     real_util = sys.modules.get("ctypes.util")
     original = getattr(real_util, "find_library", None)
     if real_util is None:
@@ -143,6 +158,8 @@ def _fast_import_environment() -> Iterator[None]:
             delattr(ctypes, "util")
         else:
             setattr(real_util, "find_library", original)  # noqa: B010
+        if lazy_subprocess and sys.modules.get("subprocess") is stand_in:
+            del sys.modules["subprocess"]
         if shadow:
             sys.modules.pop("distutils", None)
             sys.modules.pop("distutils.sysconfig", None)
@@ -176,8 +193,14 @@ def _new_rule(iptc: Any, family: Family, table: Any) -> Any:
     """
     base = iptc.Rule6 if family == 6 else iptc.Rule
     rule = base()
-    rule.__class__ = type("ScopedRule", (base,), {"tables": property(lambda self: [table])})
+    rule.__class__ = _scoped_class(base, table)
     return rule
+
+
+@functools.cache
+def _scoped_class(base: type, table: Any) -> type:
+    """One subclass of ``base`` per table (python-iptables keeps one object per table)."""
+    return type("ScopedRule", (base,), {"tables": property(lambda self: [table])})
 
 
 def build_rule(iptc: Any, family: Family, table: Any, spec: tuple[str, ...]) -> Any:
@@ -221,11 +244,15 @@ def _stage_rule(iptc: Any, family: Family, handle: Any, rule: Rule) -> None:
         built = build_rule(iptc, family, handle, rule.spec)
     except (ValueError, AttributeError, iptc.XTablesError, iptc.IPTCError) as exc:
         raise ApplyError(f"IPv{family} {rule.table}: bad rule {rule.command()!r}: {exc}") from exc
-    chain = iptc.Chain(handle, rule.chain)
+    # Chain.append_rule/insert_rule would run final_check() again (build_rule did): the
+    # table's own calls add the same entry without repeating it.
+    entry = built.rule
+    if not entry:
+        raise ValueError("invalid rule")
     if rule.position is None:
-        chain.append_rule(built)
+        handle.append_entry(rule.chain, entry)
     else:
-        chain.insert_rule(built, rule.position - 1)
+        handle.insert_entry(rule.chain, entry, rule.position - 1)
     logger.debug("IPv%d %s: %s", family, rule.table, rule.command())
 
 

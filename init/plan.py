@@ -7,8 +7,9 @@ insert (``position`` set) is applied at that point of the sequence, as ``iptable
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
+
+from init import log
 
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 else:
     from init.records import dataclass
 
-logger = logging.getLogger(__name__)
+logger = log.get_logger(__name__)
 
 TABLE_ORDER: tuple[Table, ...] = ("filter", "mangle", "nat", "raw")
 BUILTIN_CHAINS = frozenset({"INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"})

@@ -6,13 +6,13 @@ plan order, ``COMMIT``. Tables without rules are left out.
 
 from __future__ import annotations
 
-import logging
+from init import log
 
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
 if TYPE_CHECKING:
     from init.plan import Plan, Table
 
-logger = logging.getLogger(__name__)
+logger = log.get_logger(__name__)
 
 
 def table_lines(plan: Plan, table: Table) -> list[str]:

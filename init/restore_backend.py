@@ -6,9 +6,9 @@ Works on legacy and nf_tables kernels alike (``iptables-legacy-restore`` or
 
 from __future__ import annotations
 
-import logging
 import os
 
+from init import log
 from init.errors import ApplyError, BackendUnavailableError
 from init.render import to_restore_text
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 else:
     from init.records import dataclass
 
-logger = logging.getLogger(__name__)
+logger = log.get_logger(__name__)
 WAIT_SECONDS = "30"
 
 

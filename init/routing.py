@@ -9,9 +9,9 @@ pyroute2 when it imports, else the ``ip`` program; both are idempotent.
 from __future__ import annotations
 
 import errno
-import logging
 import subprocess
 
+from init import log
 from init.errors import ApplyError
 
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from init.config import CaptureConfig, Family
 
-logger = logging.getLogger(__name__)
+logger = log.get_logger(__name__)
 
 PASSTHROUGH_V6 = "::6"
 

@@ -9,10 +9,10 @@ probe per rule. The module also writes the restore text that removes our chains 
 
 from __future__ import annotations
 
-import logging
 import shlex
 from collections.abc import Iterable
 
+from init import log
 from init.plan import BUILTIN_CHAINS, CHAIN_PREFIX, TABLE_ORDER, Plan
 
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 else:
     from init.records import dataclass, field
 
-logger = logging.getLogger(__name__)
+logger = log.get_logger(__name__)
 
 _ALIASES = {
     "--protocol": "-p", "--source": "-s", "--destination": "-d", "--in-interface": "-i",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import grp
-import logging
 import os
 import pwd
 import select
@@ -21,13 +20,14 @@ import struct
 import time
 from collections.abc import Iterator
 
+from init import log
 from init.errors import ValidationFailedError
 
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
 if TYPE_CHECKING:
     from init.config import CaptureConfig, Family
 
-logger = logging.getLogger(__name__)
+logger = log.get_logger(__name__)
 
 SO_ORIGINAL_DST = 80
 _LOOPBACK: dict[Family, str] = {4: "127.0.0.1", 6: "::1"}
