@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         "--out", required=True, type=Path, help="directory for ca.crt, tls.crt, tls.key"
     )
     gen.add_argument("--service", default="sidecar-injector")
-    gen.add_argument("--namespace", default="default")
+    gen.add_argument("--namespace", default="sidecar-injector")
     gen.add_argument("--cluster-domain", default="cluster.local")
     gen.add_argument("--dns-name", action="append", default=[], help="extra SAN (repeatable)")
     gen.add_argument("--ip", action="append", default=[], help="extra IP SAN (repeatable)")
@@ -68,8 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--kubeconfig", help="kubeconfig file (default: in-cluster or ~/.kube/config)"
     )
-    status.add_argument("--namespace", default="default")
-    status.add_argument("--secret", default="sidecar-injector-webhook-ca")
+    status.add_argument("--namespace", default="sidecar-injector")
+    status.add_argument("--secret", default="sidecar-injector-ca")
     status.add_argument("--webhook-config", default="sidecar-injector")
     status.add_argument(
         "--webhook-name", action="append", default=[], help="our entries (default all)"

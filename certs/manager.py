@@ -42,7 +42,7 @@ class CertSettings:
     """Everything the manager needs to know; defaults follow design §8.2."""
 
     namespace: str
-    secret_name: str = "sidecar-injector-webhook-ca"
+    secret_name: str = "sidecar-injector-ca"
     service_name: str = "sidecar-injector"
     webhook_config_name: str = "sidecar-injector"
     webhook_names: tuple[str, ...] = ()
