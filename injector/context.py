@@ -6,7 +6,7 @@ Pure: the same inputs always give the same context, which is what makes render c
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,7 +97,7 @@ def build(pod: Mapping[str, Any], config: InjectorConfig, s: Settings) -> dict[s
     labels: Mapping[str, str] = metadata.get("labels") or {}
     annotations: Mapping[str, str] = metadata.get("annotations") or {}
     values = config.values
-    containers = [c for c in spec.get("containers") or [] if isinstance(c, Mapping)]
+    containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
     workload = s.workload
     named = Workload(identity.workload_name(labels, workload), *_rest(workload))
 
@@ -188,7 +188,7 @@ def _tag_with_variant(tag: str, variant: str) -> str:
     return tag if variant == "default" else f"{tag}-{variant}"
 
 
-def pod_ports_json(containers: list[Mapping[str, Any]]) -> str:
+def pod_ports_json(containers: Sequence[Mapping[str, Any]]) -> str:
     """``ISTIO_META_POD_PORTS``, formatted as Istio does (one port per line).
 
     The ports of a user-declared ``istio-proxy`` are not app ports and are left out (Istio
@@ -200,7 +200,7 @@ def pod_ports_json(containers: list[Mapping[str, Any]]) -> str:
         if container.get("name") == "istio-proxy":
             continue
         for port in container.get("ports") or []:
-            if isinstance(port, Mapping):
+            if isinstance(port, dict):
                 prefix = "    " if len(lines) == 1 else "    ,"
                 lines.append(prefix + _port_json(port))
     lines.append("]")

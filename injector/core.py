@@ -271,7 +271,7 @@ def _with_proxy_env(spec: dict[str, Any], env: Mapping[str, str]) -> dict[str, A
     for field_name in ("initContainers", "containers"):
         items = spec.get(field_name) or []
         for i, container in enumerate(items):
-            if isinstance(container, Mapping) and container.get("name") == "istio-proxy":
+            if isinstance(container, dict) and container.get("name") == "istio-proxy":
                 kept = [e for e in container.get("env") or [] if e.get("name") not in env]
                 new_env = kept + [{"name": k, "value": v} for k, v in env.items()]
                 updated = list(items)

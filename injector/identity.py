@@ -47,7 +47,7 @@ def from_pod(metadata: Mapping[str, Any], namespace: str) -> Workload:
 
 def _controller(metadata: Mapping[str, Any]) -> Mapping[str, Any] | None:
     for ref in metadata.get("ownerReferences") or []:
-        if isinstance(ref, Mapping) and ref.get("controller") is True:
+        if isinstance(ref, dict) and ref.get("controller") is True:
             return ref
     return None
 

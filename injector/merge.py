@@ -36,7 +36,7 @@ MERGE_KEYS: dict[str, str] = {
 
 def merge(original: Any, patch: Any) -> Any:
     """Strategic merge of ``patch`` onto ``original`` (a pod, or any part of one)."""
-    if isinstance(original, Mapping) and isinstance(patch, Mapping):
+    if isinstance(original, dict) and isinstance(patch, dict):
         return _merge_maps(original, patch)
     return patch
 
@@ -48,7 +48,7 @@ def _merge_maps(original: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[s
             result.pop(key, None)
             continue
         current = result.get(key)
-        if isinstance(current, Mapping) and isinstance(value, Mapping):
+        if isinstance(current, dict) and isinstance(value, dict):
             result[key] = _merge_maps(current, value)
         elif isinstance(current, list) and isinstance(value, list) and key in MERGE_KEYS:
             result[key] = merge_list(current, value, MERGE_KEYS[key])
@@ -102,4 +102,4 @@ def merge_list(original: list[Any], patch: list[Any], key: str) -> list[Any]:
 
 
 def _key(item: Any, key: str) -> Any:
-    return item.get(key) if isinstance(item, Mapping) else None
+    return item.get(key) if isinstance(item, dict) else None

@@ -9,12 +9,11 @@ first when the application is held until the proxy starts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 
 def _move(items: list[Any], name: str, first: bool) -> list[Any]:
-    found = [c for c in items if isinstance(c, Mapping) and c.get("name") == name]
+    found = [c for c in items if isinstance(c, dict) and c.get("name") == name]
     if not found:
         return items
     rest = [c for c in items if c is not found[0]]
@@ -26,7 +25,7 @@ def reorder(spec: dict[str, Any], hold_application: bool) -> dict[str, Any]:
     init = list(spec.get("initContainers") or [])
     if containers:
         spec["containers"] = _move(containers, "istio-proxy", first=hold_application)
-    if any(isinstance(c, Mapping) and c.get("name") == "istio-proxy" for c in init):
+    if any(isinstance(c, dict) and c.get("name") == "istio-proxy" for c in init):
         init = _move(init, "istio-proxy", first=True)
         init = _move(init, "istio-validation", first=True)
         init = _move(init, "istio-init", first=True)

@@ -54,12 +54,12 @@ def place_like(spec: dict[str, Any], template_spec: Mapping[str, Any]) -> dict[s
     container (and the reverse, e.g. when a recorded override meets classic mode).
     """
     for target, other in (("initContainers", "containers"), ("containers", "initContainers")):
-        wanted = {c.get("name") for c in template_spec.get(target) or [] if isinstance(c, Mapping)}
-        present = {c.get("name") for c in spec.get(target) or [] if isinstance(c, Mapping)}
+        wanted = {c.get("name") for c in template_spec.get(target) or [] if isinstance(c, dict)}
+        present = {c.get("name") for c in spec.get(target) or [] if isinstance(c, dict)}
         movers = [
             c
             for c in spec.get(other) or []
-            if isinstance(c, Mapping) and c.get("name") in wanted - present
+            if isinstance(c, dict) and c.get("name") in wanted - present
         ]
         if movers:
             spec = {
@@ -79,7 +79,7 @@ def reapply(
         c.get("name"): c
         for field in _LISTS
         for c in user_spec.get(field) or []
-        if isinstance(c, Mapping)
+        if isinstance(c, dict)
     }
     for field in _LISTS:
         for injected in template_spec.get(field) or []:
@@ -102,7 +102,7 @@ def encode(record: Mapping[str, list[dict[str, Any]]]) -> str:
 def user_proxy(user_spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
     for field in _LISTS:
         for c in user_spec.get(field) or []:
-            if isinstance(c, Mapping) and c.get("name") == "istio-proxy":
+            if isinstance(c, dict) and c.get("name") == "istio-proxy":
                 return c
     return None
 
@@ -151,7 +151,7 @@ def _edit(spec: dict[str, Any], name: str, change: Any) -> dict[str, Any]:
     for field in ("initContainers", "containers"):
         items = spec.get(field) or []
         for i, c in enumerate(items):
-            if isinstance(c, Mapping) and c.get("name") == name:
+            if isinstance(c, dict) and c.get("name") == name:
                 updated = list(items)
                 updated[i] = change(dict(c))
                 return {**spec, field: updated}

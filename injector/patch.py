@@ -16,10 +16,13 @@ from typing import Any
 Op = dict[str, Any]
 _SKIPPED_TOP = frozenset({"status"})
 _SKIPPED_META = frozenset({"managedFields"})
+_NOTHING: frozenset[str] = frozenset()
 
 
 def escape(token: str) -> str:
     """JSON Pointer escaping of one path token (``~`` -> ``~0``, ``/`` -> ``~1``)."""
+    if "~" not in token and "/" not in token:
+        return token
     return token.replace("~", "~0").replace("/", "~1")
 
 
@@ -33,9 +36,8 @@ def make_patch(original: Mapping[str, Any], injected: Mapping[str, Any]) -> list
 def _diff(old: Any, new: Any, path: str, ops: list[Op]) -> None:
     if old is new:
         return
-    if isinstance(old, Mapping) and isinstance(new, Mapping):
-        skip = _SKIPPED_META if path == "/metadata" else frozenset()
-        _diff_map(old, new, path, ops, skip)
+    if isinstance(old, dict) and isinstance(new, dict):
+        _diff_map(old, new, path, ops, _SKIPPED_META if path == "/metadata" else _NOTHING)
     elif isinstance(old, list) and isinstance(new, list):
         _diff_list(old, new, path, ops)
     elif type(old) is not type(new) or old != new:
@@ -48,17 +50,27 @@ def _diff_map(
     for key, value in old.items():
         if key in skip:
             continue
-        if key not in new:
-            ops.append({"op": "remove", "path": f"{path}/{escape(key)}"})
+        if key in new:
+            current = new[key]
+            if current is not value:  # shared subtrees (most of a pod) cost one identity test
+                _diff(value, current, f"{path}/{escape(key)}", ops)
         else:
-            _diff(value, new[key], f"{path}/{escape(key)}", ops)
+            ops.append({"op": "remove", "path": f"{path}/{escape(key)}"})
     for key, value in new.items():
         if key not in old and key not in skip:
             ops.append({"op": "add", "path": f"{path}/{escape(key)}", "value": value})
 
 
 def _same(a: Any, b: Any) -> bool:
-    return a is b or (type(a) is type(b) and a == b)
+    """Equal list items: identity first, then value equality (done in C). Items of keyed
+    lists (containers, env, volumes) with different names are told apart without it."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict) and a.get("name") != b.get("name"):
+        return False
+    return bool(a == b)
 
 
 def _diff_list(old: list[Any], new: list[Any], path: str, ops: list[Op]) -> None:

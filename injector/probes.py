@@ -26,7 +26,7 @@ def rewrite(
     """Rewritten copies of the app containers that have probes; records originals in ``probers``."""
     result = []
     for container in containers:
-        if not isinstance(container, Mapping) or container.get("name") in INJECTED:
+        if not isinstance(container, dict) or container.get("name") in INJECTED:
             result.append(container)
             continue
         result.append(_rewrite_container(container, status_port, probers, warnings))
@@ -40,7 +40,7 @@ def _rewrite_container(
     changed: dict[str, Any] = {}
     for field, suffix in PROBES:
         probe = container.get(field)
-        if isinstance(probe, Mapping):
+        if isinstance(probe, dict):
             new = _rewrite_handler(
                 probe,
                 container,
@@ -53,11 +53,11 @@ def _rewrite_container(
             if new is not None:
                 changed[field] = new
     lifecycle = container.get("lifecycle")
-    if isinstance(lifecycle, Mapping):
+    if isinstance(lifecycle, dict):
         hooks = dict(lifecycle)
         for hook, suffix in HOOKS:
             handler = lifecycle.get(hook)
-            if isinstance(handler, Mapping):
+            if isinstance(handler, dict):
                 path = f"/app-lifecycle/{name}/{suffix}"
                 new = _rewrite_handler(
                     handler, container, status_port, path, probers, warnings, False
@@ -117,7 +117,7 @@ def _resolve(port: Any, container: Mapping[str, Any]) -> int | None:
         if port.isdigit():
             return int(port)
         for declared in container.get("ports") or []:
-            if isinstance(declared, Mapping) and declared.get("name") == port:
+            if isinstance(declared, dict) and declared.get("name") == port:
                 number = declared.get("containerPort")
                 return number if isinstance(number, int) else None
     if port is None and "grpc" in container:
@@ -134,7 +134,7 @@ def previous(proxy: Mapping[str, Any] | None) -> dict[str, Any]:
     if proxy is None:
         return {}
     for env in proxy.get("env") or []:
-        if isinstance(env, Mapping) and env.get("name") == PROBERS_ENV:
+        if isinstance(env, dict) and env.get("name") == PROBERS_ENV:
             try:
                 loaded = orjson.loads(str(env.get("value") or "{}"))
             except orjson.JSONDecodeError:

@@ -31,6 +31,10 @@ _INVALID = re.compile(r"[^a-zA-Z0-9_]")
 
 
 def sanitize(name: str) -> str:
+    """The label name Prometheus makes of an annotation (``prometheus.io/port`` ->
+    ``prometheus_io_port``); names that cannot be one of ours skip the regex."""
+    if not name.startswith("prometheus"):
+        return name
     return _INVALID.sub("_", name)
 
 

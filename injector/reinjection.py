@@ -73,14 +73,14 @@ def strip(
 def _find(spec: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
     for field_name in ("initContainers", "containers"):
         for c in spec.get(field_name) or []:
-            if isinstance(c, Mapping) and c.get("name") == name:
+            if isinstance(c, dict) and c.get("name") == name:
                 return c
     return None
 
 
 def _original_scrape(proxy: Mapping[str, Any] | None) -> dict[str, str]:
     for env in (proxy or {}).get("env") or []:
-        if isinstance(env, Mapping) and env.get("name") == prometheus.ENV:
+        if isinstance(env, dict) and env.get("name") == prometheus.ENV:
             try:
                 config = orjson.loads(str(env.get("value") or "{}"))
             except orjson.JSONDecodeError:
@@ -96,9 +96,7 @@ def _original_scrape(proxy: Mapping[str, Any] | None) -> dict[str, str]:
 def status_annotation(template_spec: Mapping[str, Any], revision: str) -> str:
     def names(field_name: str) -> list[str] | None:
         found = [
-            str(i.get("name"))
-            for i in template_spec.get(field_name) or []
-            if isinstance(i, Mapping)
+            str(i.get("name")) for i in template_spec.get(field_name) or [] if isinstance(i, dict)
         ]
         return found or None
 
