@@ -27,14 +27,12 @@ from typing import Any
 
 import jinja2
 import orjson
-import yaml
+import yaml_rs
 
 from injector.errors import ConfigError, InjectionError
 
 logger = logging.getLogger(__name__)
 
-# libyaml is ~10x faster; PyYAML wheels ship it.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _GO_TEMPLATE = re.compile(r"{{-?\s*(?:\.\w|if\s|range\s|end\b|define\s|template\s|with\s)")
 
@@ -46,9 +44,11 @@ class Raw(str):
 def _finalize(value: Any) -> str:
     if isinstance(value, Raw):
         return value
+    if isinstance(value, str):
+        return orjson.dumps(value).decode()
     if isinstance(value, jinja2.Undefined):
         return '""'
-    return json.dumps(value, default=str)
+    return orjson.dumps(value, default=str).decode()
 
 
 def _environment() -> jinja2.Environment:
@@ -97,8 +97,10 @@ def render(name: str, template: jinja2.Template, context: Mapping[str, Any]) -> 
     except Exception as exc:  # a template bug or bad data: deny the pod with the reason
         raise InjectionError(f"template {name!r} failed to render: {exc}") from exc
     try:
-        result = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
+        # YAML 1.2 (``yes``/``on`` stay strings), duplicate keys rejected; rendered values
+        # are JSON literals, so only a template's own static text meets these rules.
+        result = yaml_rs.loads(text, parse_datetime=False)
+    except yaml_rs.YAMLDecodeError as exc:
         logger.debug("template %s rendered invalid YAML:\n%s", name, text)
         raise InjectionError(f"template {name!r} rendered invalid YAML: {exc}") from exc
     if result is None:
