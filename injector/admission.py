@@ -19,12 +19,13 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, cast
 
 import orjson
 
 from injector.core import Injected, InjectionParams, Injector
 from injector.errors import InjectionError
+from injector.memo import Answer, ResponseMemo
 
 API_VERSIONS = frozenset({"admission.k8s.io/v1", "admission.k8s.io/v1beta1"})
 MAX_WARNING = 120  # the apiserver truncates longer ones; kubectl shows them one per line
@@ -88,32 +89,55 @@ class BadReview(ValueError):
     """The body is not an AdmissionReview we can answer."""
 
 
-def review(body: Any, injector: Injector, params: PathParams | None = None) -> Reply:
-    """Answer one decoded AdmissionReview (never raises)."""
+def review(
+    body: Any,
+    injector: Injector,
+    params: PathParams | None = None,
+    memo: ResponseMemo | None = None,
+) -> Reply:
+    """Answer one decoded AdmissionReview (never raises). With ``memo``, an identical pod
+    (the replicas of a ReplicaSet) is answered from the first one's answer."""
     try:
         api_version, request = _read_review(body)
     except BadReview as exc:
         return bad_request(str(exc))
-    uid: str = request["uid"]
     pod = request["object"]
     fields = _log_fields(request, pod)
     env = params.env if params is not None else {}
+    key = None
+    if memo is not None:
+        key = memo.key(injector.config.generation, request.get("namespace"), env, pod)
+    answer = memo.get(key) if memo is not None else None
+    error: BaseException | None = None
+    if answer is None:
+        answer, error = _answer(pod, request.get("namespace"), env, injector)
+        if error is None and memo is not None:
+            memo.put(key, answer)
+    if answer.decision == "injected":
+        fields["patch_ops"] = answer.patch_ops
+    response = cast(AdmissionResponse, {"uid": request["uid"], **answer.response})
+    return _reply(api_version, response, answer.decision, answer.reason, fields, error)
+
+
+def _answer(
+    pod: Any, namespace: str | None, env: Mapping[str, str], injector: Injector
+) -> tuple[Answer, BaseException | None]:
     try:
-        outcome = injector.inject(
-            pod, InjectionParams(namespace=request.get("namespace"), proxy_env=env)
-        )
+        outcome = injector.inject(pod, InjectionParams(namespace=namespace, proxy_env=env))
     except InjectionError as exc:
-        response = deny(uid, exc.code, str(exc))
-        return _reply(api_version, response, "denied", str(exc), fields)
+        return Answer(_without_uid(deny("", exc.code, str(exc))), "denied", str(exc), 0), None
     except Exception as exc:  # a bug: deny with a generic message, never a 500
-        response = deny(uid, 500, INTERNAL_ERROR)
-        return _reply(api_version, response, "denied", f"unexpected error: {exc!r}", fields, exc)
+        response = _without_uid(deny("", 500, INTERNAL_ERROR))
+        return Answer(response, "denied", f"unexpected error: {exc!r}", 0), exc
     if isinstance(outcome, Injected):
-        response = allow(uid, outcome.patch, outcome.warnings)
-        fields["patch_ops"] = len(outcome.patch)
-        return _reply(api_version, response, "injected", outcome.reason, fields)
+        response = _without_uid(allow("", outcome.patch, outcome.warnings))
+        return Answer(response, "injected", outcome.reason, len(outcome.patch)), None
     warnings = (f"sidecar not injected: {outcome.reason}", *outcome.warnings)
-    return _reply(api_version, allow(uid, [], warnings), "skipped", outcome.reason, fields)
+    return Answer(_without_uid(allow("", [], warnings)), "skipped", outcome.reason, 0), None
+
+
+def _without_uid(response: AdmissionResponse) -> dict[str, Any]:
+    return {k: v for k, v in response.items() if k != "uid"}
 
 
 def allow(uid: str, ops: list[dict[str, Any]], warnings: tuple[str, ...] = ()) -> AdmissionResponse:

@@ -37,6 +37,7 @@ KEEP_ALIVE_SECONDS = 75  # Istio: IdleTimeout 90 s; the apiserver reuses connect
 # Benchmarks only: a /floor route on the same stack, and the render cache size.
 BENCH_FLOOR_ENV = "INJECTOR_BENCH_FLOOR"
 BENCH_CACHE_ENV = "INJECTOR_BENCH_CACHE_SIZE"
+BENCH_MEMO_ENV = "INJECTOR_BENCH_MEMO_SIZE"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,6 +116,7 @@ def prepare(args: argparse.Namespace) -> Served:
         reloader=reloader,
         tls_ready=source.ready,
         floor=os.environ.get(BENCH_FLOOR_ENV) == "1",
+        memo_size=int(os.environ.get(BENCH_MEMO_ENV, "256")),
     )
     state: WebhookState = app.state.webhook
     config = uvicorn.Config(

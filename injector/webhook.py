@@ -29,6 +29,7 @@ from starlette.responses import Response
 from injector import admission
 from injector.admission import PathParams, Reply
 from injector.config import InjectorConfig
+from injector.memo import ResponseMemo
 from injector.metrics import CONTENT_TYPE, Metrics
 from injector.reload import ConfigReloader, ConfigState
 
@@ -58,6 +59,7 @@ class WebhookState:
     reloader: ConfigReloader | None = None
     draining: bool = False
     paths: dict[str, PathParams] = field(default_factory=dict)
+    memo: ResponseMemo = field(default_factory=ResponseMemo)
 
     def path_params(self, path: str) -> PathParams:
         params = self.paths.get(path)
@@ -76,10 +78,11 @@ def create_app(
     reloader: ConfigReloader | None = None,
     tls_ready: ReadyCheck | None = None,
     floor: bool = False,
+    memo_size: int = 256,
 ) -> FastAPI:
     """The webhook app. ``floor=True`` adds ``POST /floor`` (benchmarks: read body, fixed reply)."""
     live = config if isinstance(config, ConfigState) else ConfigState(config)
-    state = WebhookState(live, Metrics(live), tls_ready, reloader)
+    state = WebhookState(live, Metrics(live), tls_ready, reloader, memo=ResponseMemo(memo_size))
     app = FastAPI(
         title="sidecar-injector",
         docs_url=None,
@@ -163,7 +166,7 @@ async def _answer(request: Request, state: WebhookState) -> Reply:
     if logger.isEnabledFor(logging.DEBUG):  # the pod body only ever at DEBUG
         logger.debug("admission request %s", body.decode("utf-8", "replace"))
     params = state.path_params(request.scope["path"])
-    return admission.review(document, state.config.injector, params)
+    return admission.review(document, state.config.injector, params, state.memo)
 
 
 async def _read_body(request: Request, limit: int = MAX_BODY) -> bytes:
