@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from certs import generate
+from certs import generate, metrics
 from certs.errors import InvalidCertificateError
 from certs.generate import CertInfo
 
@@ -184,6 +184,7 @@ class CertFileWatcher:
         cert_pem, key_pem = self._read()
         self._holder.load_pem(cert_pem, key_pem)
         self._seen = _digest(cert_pem, key_pem)
+        self._publish()
         self._thread = threading.Thread(target=self._run, name="cert-file-watcher", daemon=True)
         self._thread.start()
 
@@ -195,6 +196,12 @@ class CertFileWatcher:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             self.check_once()
+            self._publish()
+
+    def _publish(self) -> None:
+        info = self._holder.info
+        if info is not None:
+            metrics.CERT_EXPIRY.labels(kind="leaf").set(info.seconds_left(generate.utcnow()))
 
     def _read(self) -> tuple[bytes, bytes]:
         try:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client.registry import REGISTRY, Collector
 
 from injector.admission import Decision
 from injector.reload import ConfigState
@@ -73,7 +73,9 @@ class Metrics:
         self.time.observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """Our registry, then the process-wide one (certificate metrics of ``certs``, process
+        and Python runtime metrics)."""
+        return generate_latest(self.registry) + generate_latest(REGISTRY)
 
 
 class _ConfigCollector(Collector):

@@ -9,6 +9,7 @@ import ssl
 import statistics
 import time
 import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,14 @@ def test_metrics_count_a_known_mix(live: Running) -> None:
     assert 'sidecar_injection_time_seconds_bucket{le="0.005"}' in text
     assert 'sidecar_injection_time_seconds_bucket{le="25.0"}' in text
     assert 'sidecar_injector_config_reload_total{result="failure"} 0.0' in text
+
+
+def test_metrics_show_the_serving_certificate_expiry(live: Running) -> None:
+    info = live.served.source.holder.info  # type: ignore[attr-defined]
+    assert info is not None
+    left = live.metric('sidecar_injector_cert_expiry_seconds{kind="leaf"}')
+    expected = (info.not_after - datetime.now(UTC)).total_seconds()
+    assert abs(left - expected) < 120  # published at start, refreshed at each file check
 
 
 def test_accepted_sockets_have_tcp_nodelay(live: Running) -> None:
