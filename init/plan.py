@@ -215,59 +215,16 @@ def _dns_nat(b: _Builder) -> None:
     servers = _servers(b)
     if c.capture_all_dns or servers:
         b.add("nat", OUTPUT, "-j", OUTPUT_DNS)
-    to_agent = ("-j", "REDIRECT")
-    if c.capture_all_dns:
-        b.add(
-            "nat",
-            OUTPUT_DNS,
-            "-p",
-            "tcp",
-            "--dport",
-            DNS_PORT,
-            *to_agent,
-            "--to-ports",
-            AGENT_DNS_PORT,
-        )
-        b.add(
-            "nat",
-            OUTPUT_DNS,
-            "-p",
-            "udp",
-            "--dport",
-            DNS_PORT,
-            *to_agent,
-            "--to-port",
-            AGENT_DNS_PORT,
-        )
-        return
-    for s in servers:
-        b.add(
-            "nat",
-            OUTPUT_DNS,
-            "-p",
-            "tcp",
-            "--dport",
-            DNS_PORT,
-            "-d",
-            s,
-            *to_agent,
-            "--to-ports",
-            AGENT_DNS_PORT,
-        )
-    for s in servers:
-        b.add(
-            "nat",
-            OUTPUT_DNS,
-            "-p",
-            "udp",
-            "--dport",
-            DNS_PORT,
-            "-d",
-            s,
-            *to_agent,
-            "--to-port",
-            AGENT_DNS_PORT,
-        )
+    # TCP then UDP (Istio spells the UDP target --to-port), to any resolver or to each one.
+    destinations: tuple[tuple[str, ...], ...] = (
+        ((),) if c.capture_all_dns else tuple(("-d", s) for s in servers)
+    )
+    for protocol, to_ports in (("tcp", "--to-ports"), ("udp", "--to-port")):
+        for destination in destinations:
+            b.add(
+                "nat", OUTPUT_DNS, "-p", protocol, "--dport", DNS_PORT, *destination,
+                "-j", "REDIRECT", to_ports, AGENT_DNS_PORT,
+            )  # fmt: skip
 
 
 def _dns_zones(b: _Builder) -> None:
