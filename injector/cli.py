@@ -50,7 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="injector", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="injector",
+        description="Istio-compatible sidecar injection: offline (inject, check), as an "
+        "admission webhook (serve), and its certificates (certs).",
+    )
     parser.add_argument(
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
     )
