@@ -72,10 +72,16 @@ def load_config(
     values_text: str | None = None,
     mesh_text: str | None = None,
     *,
+    templates: Mapping[str, str] | None = None,
     native_sidecars: bool | None = None,
     sources: tuple[str, str, str] = ("config", "values", "mesh"),
 ) -> InjectorConfig:
-    """Build a config from the three documents (``None``: our default for that part)."""
+    """Build a config from the three documents (``None``: our default for that part).
+
+    Templates, by name, later ones replacing earlier: the built-ins, the values'
+    ``sidecarInjectorWebhook.templates``, ``templates`` (template files of a config
+    directory), the config document's ``templates``.
+    """
     doc = _parse_config_doc(config_text, sources[0])
     if values_text is None:
         values, warnings = values_mod.default_values(), list[str]()
@@ -87,6 +93,7 @@ def load_config(
     webhook_values = values["sidecarInjectorWebhook"]
     template_sources = builtin_template_sources()
     template_sources.update(_string_map(webhook_values.get("templates") or {}, "values templates"))
+    template_sources.update(templates or {})
     template_sources.update(_string_map(doc.get("templates") or {}, f"{sources[0]}: templates"))
     compiled = {
         name: template.compile_template(name, text) for name, text in template_sources.items()

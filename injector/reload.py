@@ -1,7 +1,8 @@
 """The live injector config: loaded from a mounted ConfigMap directory and hot-reloaded.
 
 ``ConfigFiles`` reads the optional files ``config``, ``values`` and ``mesh`` of a directory
-(a missing file means our default for that part). ``ConfigState`` holds the current
+(a missing file means our default for that part), and templates as ``<name>.yaml.j2`` files
+(replacing the built-in template of that name, or adding one). ``ConfigState`` holds the current
 ``Injector``; a reload builds a whole new ``Injector`` (fresh render cache) and swaps the
 reference, which is atomic for the event loop. ``ConfigReloader`` polls the content hash
 (so kubelet's ``..data`` symlink swap is seen like any edit), builds the new config in a
@@ -24,7 +25,9 @@ from injector.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 FILE_NAMES = ("config", "values", "mesh")
-Texts = tuple[str | None, str | None, str | None]
+TEMPLATE_SUFFIX = ".yaml.j2"
+Templates = tuple[tuple[str, str], ...]
+Texts = tuple[str | None, str | None, str | None, Templates]
 
 
 @dataclass(frozen=True)
@@ -37,14 +40,26 @@ class ConfigFiles:
     def read(self) -> Texts:
         """The three documents (``None`` for a missing file); ``ConfigError`` if unreadable."""
         if self.directory is None:
-            return (None, None, None)
+            return (None, None, None, ())
         if not self.directory.is_dir():
             raise ConfigError(f"config directory {self.directory} does not exist")
-        return (self._read("config"), self._read("values"), self._read("mesh"))
+        templates = tuple(
+            (path.name.removesuffix(TEMPLATE_SUFFIX), self._read(path.name) or "")
+            for path in sorted(self.directory.glob(f"*{TEMPLATE_SUFFIX}"))
+        )
+        return (self._read("config"), self._read("values"), self._read("mesh"), templates)
 
     def build(self, texts: Texts) -> InjectorConfig:
         sources = tuple(str(self.directory / n) if self.directory else n for n in FILE_NAMES)
-        return load_config(*texts, native_sidecars=self.native_sidecars, sources=sources)  # type: ignore[arg-type]
+        config, values, mesh, templates = texts
+        return load_config(
+            config,
+            values,
+            mesh,
+            templates=dict(templates),
+            native_sidecars=self.native_sidecars,
+            sources=sources,  # type: ignore[arg-type]
+        )
 
     def _read(self, name: str) -> str | None:
         assert self.directory is not None
@@ -59,8 +74,11 @@ class ConfigFiles:
 
 def fingerprint(texts: Texts) -> str:
     digest = hashlib.sha256()
-    for text in texts:
+    config, values, mesh, templates = texts
+    for text in (config, values, mesh):
         digest.update(b"\x00" if text is None else b"\x01" + text.encode() + b"\x00")
+    for name, text in templates:
+        digest.update(b"\x02" + name.encode() + b"\x00" + text.encode() + b"\x00")
     return digest.hexdigest()
 
 

@@ -4,6 +4,8 @@ and the contract between the objects and the webhook's command line."""
 from __future__ import annotations
 
 import copy
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -11,6 +13,7 @@ import pytest
 import yaml
 
 from injector.config import load_config
+from injector.reload import ConfigFiles, load_state
 from tests.deploy.util import (
     BASE,
     IMAGE_REPO,
@@ -344,20 +347,29 @@ def test_metrics_are_announced_on_the_webhook_port(installed: Objects) -> None:
 # ConfigMap and images -------------------------------------------------------------------
 
 
-def test_configmap_has_a_stable_name_and_only_values_and_mesh(installed: Objects) -> None:
+def test_configmap_has_a_stable_name_values_mesh_and_the_templates(installed: Objects) -> None:
     cm = installed.one("ConfigMap")
     assert cm["metadata"]["name"] == "sidecar-injector"  # no hash suffix: hot reload
-    assert sorted(cm["data"]) == ["mesh", "values"]
+    assert sorted(cm["data"]) == ["gateway.yaml.j2", "mesh", "sidecar.yaml.j2", "values"]
     values = yaml.safe_load(cm["data"]["values"])
     assert not values.get("sidecarInjectorWebhook", {}).get("templates")
 
 
-def test_configmap_loads_with_the_injectors_own_loader(installed: Objects) -> None:
+def test_configmap_templates_are_the_built_in_ones(installed: Objects) -> None:
     data = installed.one("ConfigMap")["data"]
-    config = load_config(None, data["values"], data["mesh"])
+    for name in ("sidecar", "gateway"):
+        built_in = resources.files("injector").joinpath(f"data/{name}.yaml.j2").read_text()
+        assert data[f"{name}.yaml.j2"] == built_in, f"manifests copy of {name} drifted"
+
+
+def test_configmap_loads_with_the_injectors_own_loader(installed: Objects, tmp_path: Path) -> None:
+    data = installed.one("ConfigMap")["data"]
+    for key, text in data.items():
+        (tmp_path / key).write_text(text)
+    config = load_state(ConfigFiles(tmp_path)).config  # exactly as `injector serve` reads it
     assert config.warnings == ()
     assert config.values["global"]["proxy_init"]["image"] == image_of(INIT_DOCKERFILE)
-    assert set(config.templates) >= {"sidecar", "gateway"}  # the built-ins, not copies
+    assert set(config.templates) >= {"sidecar", "gateway"}
 
 
 def test_images_match_what_the_dockerfiles_build(installed: Objects) -> None:

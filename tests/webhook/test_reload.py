@@ -114,3 +114,24 @@ def test_broken_config_at_start_up_is_an_error(tmp_path: Path) -> None:
         load_state(ConfigFiles(tmp_path))
     with pytest.raises(ConfigError, match="does not exist"):
         load_state(ConfigFiles(tmp_path / "missing"))
+
+
+def test_template_files_in_the_config_dir_replace_the_built_in(tmp_path: Path) -> None:
+    from importlib import resources
+
+    built_in = resources.files("injector").joinpath("data/sidecar.yaml.j2").read_text()
+    marker = "    example.com/edited: {{ 'by-operator' }}\n"
+    edited = built_in.replace("  annotations:\n", "  annotations:\n" + marker, 1)
+    assert edited != built_in
+    configmap_dir(tmp_path, {"sidecar.yaml.j2": built_in, "values": values("a.example")}, 1)
+    files = ConfigFiles(tmp_path)
+    state = load_state(files)
+    pod = hello_pod()
+    before = state.injector.inject(pod)
+    assert "example.com/edited" not in before.pod["metadata"]["annotations"]  # type: ignore[union-attr]
+    configmap_dir(tmp_path, {"sidecar.yaml.j2": edited, "values": values("a.example")}, 2)
+    reloader = ConfigReloader(files, state, interval=0.05)
+    asyncio.run(reloader.check())
+    after = state.injector.inject(pod)
+    assert after.pod["metadata"]["annotations"]["example.com/edited"] == "by-operator"  # type: ignore[union-attr]
+    assert state.generation == 2
