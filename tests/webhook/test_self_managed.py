@@ -126,8 +126,9 @@ def test_self_managed_serving_end_to_end(managed: Managed) -> None:
             json=review,
             extensions={"sni_hostname": SERVICE_NAME},  # verified as the API server does
         )
+    with httpx.Client(verify=_trusting(bundle)) as fresh:  # a new connection, not a pooled one
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-            client.get(f"{managed.url}/healthz", extensions={"sni_hostname": "other.example"})
+            fresh.get(f"{managed.url}/healthz", extensions={"sni_hostname": "other.example"})
     answer = response.json()["response"]
     assert answer["uid"] == review["request"]["uid"]
     assert answer["allowed"] is True and answer["patchType"] == "JSONPatch"
