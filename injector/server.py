@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--config-dir",
         type=Path,
-        help="mounted ConfigMap dir: optional files config, values, mesh and <name>.yaml.j2 templates",
+        help="mounted ConfigMap dir: optional config, values, mesh, <name>.yaml.j2",
     )
     add(
         "--reload-interval", type=float, default=2.0, help="seconds between config/cert file checks"
