@@ -105,3 +105,40 @@ def as_pod(template: dict[str, Any], name: str = "validated") -> dict[str, Any]:
     metadata = dict(template.get("metadata") or {})
     metadata.setdefault("name", name)
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]}
+
+
+def replica_pod(
+    annotations: dict[str, str] | None = None, stamp: str = "2026-11-21T12:00:00Z"
+) -> dict[str, Any]:
+    """A pod as the ReplicaSet of Deployment ``web`` creates it (no name yet)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "generateName": "web-5d8f7c9b4-",
+            "labels": {"app": "web", "pod-template-hash": "5d8f7c9b4"},
+            **({"annotations": annotations} if annotations else {}),
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "name": "web-5d8f7c9b4",
+                    "uid": "6a3c1f7e-0000-4000-8000-000000000001",
+                    "controller": True,
+                }
+            ],
+            "managedFields": [
+                {"manager": "kube-controller-manager", "operation": "Update", "time": stamp}
+            ],
+        },
+        "spec": {
+            "containers": [
+                {
+                    "name": "web",
+                    "image": "nginx",
+                    "ports": [{"containerPort": 80}],
+                    "readinessProbe": {"httpGet": {"port": 80, "path": "/"}},
+                }
+            ]
+        },
+    }

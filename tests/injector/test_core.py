@@ -11,39 +11,7 @@ import pytest
 from injector.config import default_config, load_config
 from injector.core import InjectionParams, Injector, inject
 from injector.errors import AnnotationError, InjectionError, InvalidPodError
-
-
-def replica_pod(annotations: dict[str, str] | None = None) -> dict[str, Any]:
-    """A pod as a ReplicaSet of Deployment ``web`` creates it."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "generateName": "web-5d8f7c9b4-",
-            "labels": {"app": "web", "pod-template-hash": "5d8f7c9b4"},
-            **({"annotations": annotations} if annotations else {}),
-            "ownerReferences": [
-                {
-                    "apiVersion": "apps/v1",
-                    "kind": "ReplicaSet",
-                    "name": "web-5d8f7c9b4",
-                    "uid": "u1",
-                    "controller": True,
-                }
-            ],
-            "managedFields": [{"manager": "kube-controller-manager", "operation": "Update"}],
-        },
-        "spec": {
-            "containers": [
-                {
-                    "name": "web",
-                    "image": "nginx",
-                    "ports": [{"containerPort": 80}],
-                    "readinessProbe": {"httpGet": {"port": 80, "path": "/"}},
-                }
-            ]
-        },
-    }
+from tests.injector.helpers import replica_pod
 
 
 def env_of(pod: dict[str, Any], container: str = "istio-proxy") -> dict[str, Any]:

@@ -13,29 +13,13 @@ from injector import admission
 from injector.config import default_config, load_config
 from injector.core import InjectionParams, Injector, Outcome
 from injector.memo import ResponseMemo
+from tests.injector.helpers import replica_pod
 
 
 def replica_review(uid: str, stamp: str, **changes: Any) -> dict[str, Any]:
-    pod: dict[str, Any] = {
-        "metadata": {
-            "generateName": "web-5d8f7c9b4-",
-            "labels": {"app": "web", "pod-template-hash": "5d8f7c9b4"},
-            "ownerReferences": [
-                {
-                    "apiVersion": "apps/v1",
-                    "kind": "ReplicaSet",
-                    "name": "web-5d8f7c9b4",
-                    "uid": "rs",
-                    "controller": True,
-                }
-            ],
-            "managedFields": [
-                {"manager": "kube-controller-manager", "operation": "Update", "time": stamp}
-            ],
-        },
-        "spec": {"containers": [{"name": "web", "image": "nginx"}]},
-    }
-    pod["metadata"].update(changes.pop("metadata", {}))
+    pod = replica_pod(stamp=stamp)
+    for key, value in changes.pop("metadata", {}).items():
+        pod["metadata"][key] = value
     request = {
         "uid": uid,
         "namespace": changes.pop("namespace", "shop"),
