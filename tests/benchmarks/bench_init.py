@@ -150,9 +150,26 @@ def _without_bytecode() -> dict[str, str]:
     return {**_env(copy.parent), "PYTHONDONTWRITEBYTECODE": "1"}
 
 
+CONSOLE_SCRIPT = """\
+import re
+import sys
+from init.cli import main
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
+    sys.exit(main())
+"""
+
+
+def _console_script() -> Path:
+    """The ``sidecar-init`` script pip installs (the init image's ENTRYPOINT), verbatim."""
+    path = Path(tempfile.mkdtemp(prefix="bench-init-")) / "sidecar-init"
+    path.write_text(CONSOLE_SCRIPT)
+    return path
+
+
 def _methods(baseline: Path | None) -> dict[str, tuple[list[str], str | None, dict[str, str]]]:
     env = _env(ROOT)
-    init = [sys.executable, "-m", "init", *INJECTED]
+    init = [sys.executable, str(_console_script()), *INJECTED]
     methods = {
         "python3 -c pass": ([sys.executable, "-c", "pass"], None, env),
         "iptables-legacy-restore --noflush": (
@@ -164,6 +181,7 @@ def _methods(baseline: Path | None) -> dict[str, tuple[list[str], str | None, di
         "sidecar-init --backend restore": ([*init, "--backend", "restore"], None, env),
         "sidecar-init --dry-run": ([*init, "--dry-run"], None, env),
         "sidecar-init, init without .pyc (default)": (init, None, _without_bytecode()),
+        "python -m init (default; runpy)": ([sys.executable, "-m", "init", *INJECTED], None, env),
         "python3 -c 'import iptc' (plain)": ([sys.executable, "-c", "import iptc"], None, env),
     }  # fmt: skip
     if baseline is not None:
