@@ -15,7 +15,7 @@ from injector import mesh, quantity
 
 Validator = Callable[[str], str | None]
 
-_BOOL = {"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"}
+BOOL_VALUES = {"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"}
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
@@ -29,7 +29,7 @@ def split_list(text: str) -> list[str]:
 
 
 def _boolean(value: str) -> str | None:
-    return None if value in _BOOL else "is not a boolean (true/false)"
+    return None if value in BOOL_VALUES else "is not a boolean (true/false)"
 
 
 def _uint(bits: int) -> Validator:

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import orjson
-import yaml
 
+from injector import documents, selectors, template
 from injector import mesh as mesh_mod
-from injector import selectors, template
 from injector import values as values_mod
 from injector.errors import ConfigError
 
@@ -127,7 +126,7 @@ def load_config(
     digest = hashlib.sha256(
         orjson.dumps([template_sources, doc, values, mesh, config.native_sidecars], default=str)
     ).hexdigest()[:16]
-    return _replace_generation(config, digest)
+    return replace(config, generation=digest)
 
 
 def load_config_files(
@@ -167,12 +166,7 @@ def _read(path: Path | None) -> str | None:
 def _parse_config_doc(text: str | None, source: str) -> dict[str, Any]:
     if text is None:
         text = resources.files("injector").joinpath("data/config.yaml").read_text()
-    try:
-        doc = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
-    if not isinstance(doc, Mapping):
-        raise ConfigError(f"{source}: the injector config must be a mapping")
+    doc = documents.load_mapping(text, source, "the injector config")
     unknown = sorted(set(doc) - _CONFIG_KEYS)
     if unknown:
         raise ConfigError(f"{source}: unknown keys: {', '.join(unknown)}")
@@ -209,9 +203,3 @@ def _check_template_names(config: InjectorConfig) -> None:
         for name in targets:
             if name not in config.templates:
                 raise ConfigError(f"alias {alias!r} names unknown template {name!r}")
-
-
-def _replace_generation(config: InjectorConfig, generation: str) -> InjectorConfig:
-    from dataclasses import replace
-
-    return replace(config, generation=generation)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -38,7 +38,6 @@ class Settings:
     proxy_uid: int
     proxy_gid: int
     workload: Workload
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def settings(

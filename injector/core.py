@@ -80,6 +80,8 @@ class Injector:
     def __init__(self, config: InjectorConfig, cache_size: int = 512) -> None:
         self.config = config
         self.cache = template.RenderCache(cache_size)
+        # The agent port Prometheus scrapes after the metrics merge (mesh defaultConfig).
+        self.metrics_port = str(config.mesh.get("defaultConfig", {}).get("statusPort", 15020))
 
     def inject(self, pod: Any, params: InjectionParams | None = None) -> Outcome:
         params = params or InjectionParams()
@@ -105,8 +107,7 @@ class Injector:
         warnings: list[str],
     ) -> dict[str, Any]:
         config = self.config
-        target_port = str(config.mesh.get("defaultConfig", {}).get("statusPort", 15020))
-        metadata, spec, previous = reinjection.strip(metadata, spec, target_port)
+        metadata, spec, previous = reinjection.strip(metadata, spec, self.metrics_port)
         recorded = overrides.recorded(metadata.get("annotations") or {})
         spec = overrides.reinsert(spec, recorded)
         workload = params.workload or identity.from_pod(metadata, namespace)
@@ -198,8 +199,7 @@ class Injector:
             network = params.proxy_env.get("ISTIO_META_NETWORK")
             if network:
                 labels.setdefault("topology.istio.io/network", network)
-        target_port = str(config.mesh.get("defaultConfig", {}).get("statusPort", 15020))
-        scrape = prometheus.apply(annotations, config.mesh, target_port)
+        scrape = prometheus.apply(annotations, config.mesh, self.metrics_port)
         if scrape is not None:
             spec = _with_proxy_env(spec, {prometheus.ENV: scrape})
         spec = self._rewrite_probes(spec, annotations, settings, previous, warnings)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -234,10 +234,3 @@ def _type_name(data: Any) -> str:
     if data is None:
         return "an empty document"
     return f"a scalar ({str(data)[:40]!r})"
-
-
-def iter_reports(result: Result) -> Iterator[Report]:
-    return iter(result.reports)
-
-
-Transform = Callable[[str, Injector], Result]

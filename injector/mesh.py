@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from injector import documents
 from injector.errors import ConfigError
 
 # Istio's built-in ProxyConfig defaults (mesh.DefaultProxyConfig); equal fields are left out
@@ -87,12 +88,7 @@ def default_mesh() -> dict[str, Any]:
 
 def load_mesh(text: str, source: str) -> dict[str, Any]:
     """Parse a MeshConfig document and lay it over our defaults."""
-    try:
-        doc = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
-    if not isinstance(doc, Mapping):
-        raise ConfigError(f"{source}: mesh config must be a mapping")
+    doc = documents.load_mapping(text, source, "mesh config")
     mesh = default_mesh()
     for key, kind in (
         ("trustDomain", str),

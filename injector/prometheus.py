@@ -40,7 +40,7 @@ def sanitize(name: str) -> str:
 
 def scrape_enabled(annotations: Mapping[str, str]) -> bool:
     for key, value in annotations.items():
-        if sanitize(key) == "prometheus_io_scrape" and value in ann._BOOL:
+        if sanitize(key) == "prometheus_io_scrape" and value in ann.BOOL_VALUES:
             return ann.parse_bool(value)
     return True
 

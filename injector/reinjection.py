@@ -23,7 +23,6 @@ STATUS = "sidecar.istio.io/status"
 class Previous:
     """What the pod carried from an earlier injection (empty for a fresh pod)."""
 
-    injected: bool = False
     probers: dict[str, Any] = field(default_factory=dict)
 
 
@@ -67,7 +66,7 @@ def strip(
             del new_annotations[key]
         new_annotations.update(_original_scrape(old_proxy))
     new_metadata = {**metadata, "annotations": new_annotations}
-    return new_metadata, new_spec, Previous(True, probes.previous(old_proxy))
+    return new_metadata, new_spec, Previous(probes.previous(old_proxy))
 
 
 def _find(spec: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:

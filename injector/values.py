@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from injector import documents
 from injector.errors import ConfigError
 
 # Values whose content is free-form (passed through to the template as they are).
@@ -44,14 +45,7 @@ def default_values() -> dict[str, Any]:
 
 def load_values(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
     """Parse a values document (YAML or JSON) and merge it over the defaults."""
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML/JSON: {exc}") from exc
-    if doc is None:
-        doc = {}
-    if not isinstance(doc, Mapping):
-        raise ConfigError(f"{source}: values must be a mapping, got {type(doc).__name__}")
+    doc = documents.load_mapping(text, source, "values")
     return merge_values(default_values(), doc, source)
 
 
@@ -95,8 +89,14 @@ def _check_type(path: str, default: Any, value: Any, source: str) -> None:
     else:
         ok = isinstance(value, expected)
     if not ok:
-        name = {dict: "mapping", list: "list", str: "string", int: "integer", bool: "boolean"}
-        want = name.get(expected, str(expected)) if isinstance(expected, type) else "value"
+        name = {
+            dict: "a mapping",
+            list: "a list",
+            str: "a string",
+            int: "an integer",
+            bool: "a boolean",
+        }
+        want = name.get(expected, str(expected)) if isinstance(expected, type) else "a value"
         raise ConfigError(
-            f"{source}: {path}: expected a {want}, got {type(value).__name__} {value!r}"
+            f"{source}: {path}: expected {want}, got {type(value).__name__} {value!r}"
         )

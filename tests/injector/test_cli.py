@@ -165,7 +165,7 @@ def test_missing_file_and_bad_config_are_one_line_errors(
     values = write(tmp_path, "values.yaml", "global:\n  proxy:\n    statusPort: 'fifteen'\n")
     assert main(["inject", "-f", str(ISTIO / "pod.yaml"), "--values", str(values)]) == 1
     assert (
-        "global.proxy.statusPort: expected a integer, got str 'fifteen'" in capsys.readouterr().err
+        "global.proxy.statusPort: expected an integer, got str 'fifteen'" in capsys.readouterr().err
     )
     config = write(tmp_path, "config.yaml", "templates:\n  sidecar: '{{ .Values.global.hub }}'\n")
     assert main(["inject", "-f", str(ISTIO / "pod.yaml"), "--config", str(config)]) == 1
