@@ -27,6 +27,8 @@ from injector.core import Injected, InjectionParams, Injector
 from injector.errors import InjectionError
 from injector.memo import Answer, ResponseMemo
 
+NO_MEMO = ResponseMemo(0)
+
 API_VERSIONS = frozenset({"admission.k8s.io/v1", "admission.k8s.io/v1beta1"})
 MAX_WARNING = 120  # the apiserver truncates longer ones; kubectl shows them one per line
 INTERNAL_ERROR = "internal error in the sidecar injector; see its logs"
@@ -93,7 +95,7 @@ def review(
     body: Any,
     injector: Injector,
     params: PathParams | None = None,
-    memo: ResponseMemo | None = None,
+    memo: ResponseMemo = NO_MEMO,
 ) -> Reply:
     """Answer one decoded AdmissionReview (never raises). With ``memo``, an identical pod
     (the replicas of a ReplicaSet) is answered from the first one's answer."""
@@ -104,14 +106,12 @@ def review(
     pod = request["object"]
     fields = _log_fields(request, pod)
     env = params.env if params is not None else {}
-    key = None
-    if memo is not None:
-        key = memo.key(injector.config.generation, request.get("namespace"), env, pod)
-    answer = memo.get(key) if memo is not None else None
+    key = memo.key(injector.config.generation, request.get("namespace"), env, pod)
+    answer = memo.get(key)
     error: BaseException | None = None
     if answer is None:
         answer, error = _answer(pod, request.get("namespace"), env, injector)
-        if error is None and memo is not None:
+        if error is None:
             memo.put(key, answer)
     if answer.decision == "injected":
         fields["patch_ops"] = answer.patch_ops
@@ -125,23 +125,19 @@ def _answer(
     try:
         outcome = injector.inject(pod, InjectionParams(namespace=namespace, proxy_env=env))
     except InjectionError as exc:
-        return Answer(_without_uid(deny("", exc.code, str(exc))), "denied", str(exc), 0), None
+        return Answer(deny(exc.code, str(exc)), "denied", str(exc), 0), None
     except Exception as exc:  # a bug: deny with a generic message, never a 500
-        response = _without_uid(deny("", 500, INTERNAL_ERROR))
-        return Answer(response, "denied", f"unexpected error: {exc!r}", 0), exc
+        return Answer(deny(500, INTERNAL_ERROR), "denied", f"unexpected error: {exc!r}", 0), exc
     if isinstance(outcome, Injected):
-        response = _without_uid(allow("", outcome.patch, outcome.warnings))
+        response = allow(outcome.patch, outcome.warnings)
         return Answer(response, "injected", outcome.reason, len(outcome.patch)), None
     warnings = (f"sidecar not injected: {outcome.reason}", *outcome.warnings)
-    return Answer(_without_uid(allow("", [], warnings)), "skipped", outcome.reason, 0), None
+    return Answer(allow([], warnings), "skipped", outcome.reason, 0), None
 
 
-def _without_uid(response: AdmissionResponse) -> dict[str, Any]:
-    return {k: v for k, v in response.items() if k != "uid"}
-
-
-def allow(uid: str, ops: list[dict[str, Any]], warnings: tuple[str, ...] = ()) -> AdmissionResponse:
-    response: AdmissionResponse = {"uid": uid, "allowed": True}
+def allow(ops: list[dict[str, Any]], warnings: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An admitting response, without its ``uid`` (``review`` adds the request's)."""
+    response: dict[str, Any] = {"allowed": True}
     if ops:
         response["patchType"] = "JSONPatch"
         response["patch"] = base64.b64encode(orjson.dumps(ops)).decode("ascii")
@@ -150,8 +146,9 @@ def allow(uid: str, ops: list[dict[str, Any]], warnings: tuple[str, ...] = ()) -
     return response
 
 
-def deny(uid: str, code: int, message: str) -> AdmissionResponse:
-    return {"uid": uid, "allowed": False, "status": {"code": code, "message": message}}
+def deny(code: int, message: str) -> dict[str, Any]:
+    """A denying response, without its ``uid``."""
+    return {"allowed": False, "status": {"code": code, "message": message}}
 
 
 def bad_request(message: str, status: int = 400) -> Reply:

@@ -138,9 +138,9 @@ def load_config_files(
 ) -> InjectorConfig:
     """``load_config`` from files; a file that cannot be read is a ``ConfigError``."""
     return load_config(
-        _read(config_path),
-        _read(values_path),
-        _read(mesh_path),
+        read_document(config_path),
+        read_document(values_path),
+        read_document(mesh_path),
         native_sidecars=native_sidecars,
         sources=(
             str(config_path or "config"),
@@ -154,11 +154,16 @@ def default_config() -> InjectorConfig:
     return load_config()
 
 
-def _read(path: Path | None) -> str | None:
+def read_document(path: Path | None, *, missing_ok: bool = False) -> str | None:
+    """A config file's text (``None`` for no path, or a missing file with ``missing_ok``)."""
     if path is None:
         return None
     try:
         return path.read_text()
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        raise ConfigError(f"cannot read {path}: No such file or directory") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
 

@@ -159,7 +159,7 @@ class Injector:
         settings: context.Settings,
         params: InjectionParams,
     ) -> list[dict[str, Any]]:
-        stripped_meta = {k: v for k, v in stripped["metadata"].items() if k != "managedFields"}
+        stripped_meta = without_managed_fields(stripped["metadata"])
         key = orjson.dumps(
             [
                 self.config.generation,
@@ -236,6 +236,12 @@ class Injector:
         if merged_probers:
             spec = _with_proxy_env(spec, {probes.PROBERS_ENV: probes.encode(merged_probers)})
         return spec
+
+
+def without_managed_fields(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Metadata minus ``managedFields``: injection neither reads nor patches them, and they
+    differ between otherwise identical pods (timestamps)."""
+    return {k: v for k, v in metadata.items() if k != "managedFields"}
 
 
 def inject(pod: Any, config: InjectorConfig, params: InjectionParams | None = None) -> Outcome:

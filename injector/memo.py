@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import orjson
 
+from injector.core import without_managed_fields
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -44,7 +46,7 @@ class ResponseMemo:
             return None
         metadata = pod.get("metadata")
         if isinstance(metadata, dict) and "managedFields" in metadata:
-            pod = {**pod, "metadata": {k: v for k, v in metadata.items() if k != "managedFields"}}
+            pod = {**pod, "metadata": without_managed_fields(metadata)}
         try:
             return orjson.dumps([generation, namespace, sorted(env.items()), pod])
         except TypeError:  # not plain JSON (cannot come from a decoded body, but be safe)

@@ -31,7 +31,7 @@ BUCKETS = (0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 10.0, 25.0)
 
 
 class Metrics:
-    def __init__(self, state: ConfigState | None = None) -> None:
+    def __init__(self, state: ConfigState) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "sidecar_injection_requests",
@@ -57,8 +57,7 @@ class Metrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
-        if state is not None:
-            self.registry.register(_ConfigCollector(state))
+        self.registry.register(_ConfigCollector(state))
 
     def observe(self, decision: Decision, seconds: float) -> None:
         """Count one finished request (``requests`` is counted when it arrives)."""

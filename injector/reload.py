@@ -18,9 +18,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from injector.config import InjectorConfig, load_config
+from injector.config import InjectorConfig, load_config, read_document
 from injector.core import Injector
 from injector.errors import ConfigError
+from injector.memo import ResponseMemo
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +64,7 @@ class ConfigFiles:
 
     def _read(self, name: str) -> str | None:
         assert self.directory is not None
-        path = self.directory / name
-        try:
-            return path.read_text()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+        return read_document(self.directory / name, missing_ok=True)
 
 
 def fingerprint(texts: Texts) -> str:
@@ -86,17 +81,24 @@ class ConfigState:
     """The current ``Injector`` plus what ``/readyz`` and ``/metrics`` report about it."""
 
     def __init__(
-        self, config: InjectorConfig, *, cache_size: int = 512, source_hash: str = ""
+        self,
+        config: InjectorConfig,
+        *,
+        cache_size: int = 512,
+        memo_size: int = 256,
+        source_hash: str = "",
     ) -> None:
         self.cache_size = cache_size
+        self.memo_size = memo_size
         self.injector = Injector(config, cache_size=cache_size)
+        # Answers depend on the config: a reload starts a fresh memo, like the render cache.
+        self.memo = ResponseMemo(memo_size)
         self.source_hash = source_hash
         self.generation = 1
         self.loaded_at = time.time()
         self.reloads_ok = 0
         self.reloads_failed = 0
         self.last_error: str | None = None
-        self.last_error_at: float | None = None
         self._rejected_hash: str | None = None
 
     @property
@@ -104,6 +106,7 @@ class ConfigState:
         return self.injector.config
 
     def swap(self, config: InjectorConfig, source_hash: str) -> None:
+        self.memo = ResponseMemo(self.memo_size)
         self.injector = Injector(config, cache_size=self.cache_size)  # one reference: atomic
         self.source_hash = source_hash
         self.generation += 1
@@ -113,13 +116,11 @@ class ConfigState:
 
     def clear_error(self) -> None:
         self.last_error = None
-        self.last_error_at = None
         self._rejected_hash = None
 
     def reject(self, error: str, source_hash: str) -> None:
         self.reloads_failed += 1
         self.last_error = error
-        self.last_error_at = time.time()
         self._rejected_hash = source_hash
 
     def rejected(self, source_hash: str) -> bool:
@@ -136,13 +137,19 @@ class ConfigState:
         }
 
 
-def load_state(files: ConfigFiles, *, cache_size: int = 512) -> ConfigState:
+def _log_warnings(config: InjectorConfig) -> None:
+    for warning in config.warnings:
+        logger.warning("config: %s", warning)
+
+
+def load_state(files: ConfigFiles, *, cache_size: int = 512, memo_size: int = 256) -> ConfigState:
     """The first load, at start-up: a ``ConfigError`` here stops the server."""
     texts = files.read()
     config = files.build(texts)
-    for warning in config.warnings:
-        logger.warning("config: %s", warning)
-    return ConfigState(config, cache_size=cache_size, source_hash=fingerprint(texts))
+    _log_warnings(config)
+    return ConfigState(
+        config, cache_size=cache_size, memo_size=memo_size, source_hash=fingerprint(texts)
+    )
 
 
 class ConfigReloader:
@@ -180,8 +187,7 @@ class ConfigReloader:
         except ConfigError as exc:
             return self._reject(str(exc), source_hash)
         self.state.swap(config, source_hash)
-        for warning in config.warnings:
-            logger.warning("config: %s", warning)
+        _log_warnings(config)
         logger.info(
             "config reloaded",
             extra={"generation": self.state.generation, "config_hash": config.generation},

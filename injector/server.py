@@ -122,7 +122,8 @@ def prepare(args: argparse.Namespace) -> Served:
     """Load the config (``ConfigError`` stops us here) and build app, TLS source and server."""
     files = ConfigFiles(args.config_dir, args.native)
     cache_size = int(os.environ.get(BENCH_CACHE_ENV, "512"))
-    live = load_state(files, cache_size=cache_size)
+    memo_size = int(os.environ.get(BENCH_MEMO_ENV, "256"))
+    live = load_state(files, cache_size=cache_size, memo_size=memo_size)
     reloader = ConfigReloader(files, live, args.reload_interval) if args.config_dir else None
     source = tls_source(args)
     app = create_app(
@@ -130,7 +131,6 @@ def prepare(args: argparse.Namespace) -> Served:
         reloader=reloader,
         tls_ready=source.ready,
         floor=os.environ.get(BENCH_FLOOR_ENV) == "1",
-        memo_size=int(os.environ.get(BENCH_MEMO_ENV, "256")),
     )
     state: WebhookState = app.state.webhook
     config = uvicorn.Config(

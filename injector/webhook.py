@@ -29,7 +29,6 @@ from starlette.responses import Response
 from injector import admission
 from injector.admission import PathParams, Reply
 from injector.config import InjectorConfig
-from injector.memo import ResponseMemo
 from injector.metrics import CONTENT_TYPE, Metrics
 from injector.reload import ConfigReloader, ConfigState
 
@@ -59,7 +58,6 @@ class WebhookState:
     reloader: ConfigReloader | None = None
     draining: bool = False
     paths: dict[str, PathParams] = field(default_factory=dict)
-    memo: ResponseMemo = field(default_factory=ResponseMemo)
 
     def path_params(self, path: str) -> PathParams:
         params = self.paths.get(path)
@@ -78,11 +76,10 @@ def create_app(
     reloader: ConfigReloader | None = None,
     tls_ready: ReadyCheck | None = None,
     floor: bool = False,
-    memo_size: int = 256,
 ) -> FastAPI:
     """The webhook app. ``floor=True`` adds ``POST /floor`` (benchmarks: read body, fixed reply)."""
     live = config if isinstance(config, ConfigState) else ConfigState(config)
-    state = WebhookState(live, Metrics(live), tls_ready, reloader, memo=ResponseMemo(memo_size))
+    state = WebhookState(live, Metrics(live), tls_ready, reloader)
     app = FastAPI(
         title="sidecar-injector",
         docs_url=None,
@@ -166,7 +163,8 @@ async def _answer(request: Request, state: WebhookState) -> Reply:
     if logger.isEnabledFor(logging.DEBUG):  # the pod body only ever at DEBUG
         logger.debug("admission request %s", body.decode("utf-8", "replace"))
     params = state.path_params(request.scope["path"])
-    return admission.review(document, state.config.injector, params, state.memo)
+    live = state.config
+    return admission.review(document, live.injector, params, live.memo)
 
 
 async def _read_body(request: Request, limit: int = MAX_BODY) -> bytes:

@@ -128,7 +128,7 @@ def test_dry_run_is_answered_like_any_other() -> None:
 
 
 def test_long_warnings_are_shortened() -> None:
-    assert len(admission.allow("u", [], ("x" * 500,))["warnings"][0]) == admission.MAX_WARNING
+    assert len(admission.allow([], ("x" * 500,))["warnings"][0]) == admission.MAX_WARNING
 
 
 @pytest.mark.parametrize(
