@@ -18,11 +18,13 @@ from init.state import compare, parse_save, replace_text
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
 if TYPE_CHECKING:
     from dataclasses import dataclass
-    from typing import Protocol
+    from typing import Protocol, TypeAlias
 
     from init.config import Family, RunOptions
     from init.plan import Plan
-    from init.state import TableState
+    from init.state import Status, TableState
+
+    State: TypeAlias = dict[str, TableState]
 
     class Backend(Protocol):
         """What apply needs from a backend (python-iptables or iptables-restore)."""
@@ -46,7 +48,6 @@ class Outcome:
     """What happened: ``applied``, ``unchanged``, ``reconciled`` or ``cleaned``."""
 
     action: str
-    statuses: Mapping[Family, str]
 
 
 def _tables(snapshot: dict[str, TableState], plan: Plan) -> list[str]:
@@ -68,13 +69,17 @@ def rollback_text(snapshot_text: str, tables: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _rollback(backend: Backend, plans: tuple[Plan, ...], texts: dict[Family, str]) -> None:
+def _rollback(
+    backend: Backend,
+    plans: tuple[Plan, ...],
+    texts: Mapping[Family, str],
+    states: Mapping[Family, State],
+) -> None:
     for plan in plans:
-        snapshot = parse_save(texts[plan.family])
         try:
             backend.restore(
                 plan.family,
-                rollback_text(texts[plan.family], _tables(snapshot, plan)),
+                rollback_text(texts[plan.family], _tables(states[plan.family], plan)),
                 noflush=False,
             )
         except InitError as exc:
@@ -91,37 +96,44 @@ def _drift_message(statuses: Mapping[Family, str]) -> str:
 
 
 def _transact(
-    backend: Backend, plans: tuple[Plan, ...], texts: dict[Family, str], step: str
+    backend: Backend,
+    plans: tuple[Plan, ...],
+    texts: Mapping[Family, str],
+    states: Mapping[Family, State],
+    statuses: Mapping[Family, Status],
+    step: str,
 ) -> None:
+    """Clean up or apply every plan, given each family's saved text, its parse and status."""
     try:
         for plan in plans:
-            current = parse_save(texts[plan.family])
+            current = states[plan.family]
             if step == "cleanup":
                 text = replace_text(current, plan, ())
                 if text:
                     backend.restore(plan.family, text)
-            elif compare(current, plan) == "clean":
+            elif statuses[plan.family] == "clean":
                 backend.apply_plan(plan)
             else:
                 backend.restore(plan.family, replace_text(current, plan, plan.rules))
     except ApplyError:
-        _rollback(backend, plans, texts)
+        _rollback(backend, plans, texts, states)
         raise
 
 
 def run(backend: Backend, plans: tuple[Plan, ...], options: RunOptions) -> Outcome:
     """Bring the tables of every family to the plans (or remove our rules)."""
     texts = {plan.family: backend.save(plan.family) for plan in plans}
-    statuses = {p.family: compare(parse_save(texts[p.family]), p) for p in plans}
+    states = {family: parse_save(text) for family, text in texts.items()}
+    statuses = {p.family: compare(states[p.family], p) for p in plans}
     logger.info("current state: %s", ", ".join(f"IPv{f} {s}" for f, s in statuses.items()))
     if options.cleanup_only:
-        _transact(backend, plans, texts, "cleanup")
-        return Outcome("cleaned", statuses)
+        _transact(backend, plans, texts, states, statuses, "cleanup")
+        return Outcome("cleaned")
     values = set(statuses.values())
     if values == {"equivalent"} and not options.force_apply:
         logger.info("rules already in place and equivalent to the plan: nothing to do")
-        return Outcome("unchanged", statuses)
+        return Outcome("unchanged")
     if "drift" in values and not (options.reconcile or options.force_apply):
         raise DriftError(_drift_message(statuses))
-    _transact(backend, plans, texts, "apply")
-    return Outcome("applied" if values == {"clean"} else "reconciled", statuses)
+    _transact(backend, plans, texts, states, statuses, "apply")
+    return Outcome("applied" if values == {"clean"} else "reconciled")

@@ -151,6 +151,11 @@ def _port(p: _Problems, source: str, text: str) -> int:
     return 0
 
 
+def _port_flag(p: _Problems, dest: str) -> int:
+    """The one port of flag ``dest`` (-p, -z, -e, --iptables-probe-port)."""
+    return _port(p, p.flags.source(dest), p.flags.text(dest))
+
+
 def _ports(p: _Problems, dest: str, allow_wildcard: bool = False) -> tuple[bool, tuple[int, ...]]:
     text, source = p.flags.text(dest), p.flags.source(dest)
     if allow_wildcard and text.strip() == WILDCARD:
@@ -302,9 +307,9 @@ def _capture(
     capture_all_dns = p.flags.flag("capture_all_dns")
     redirect_dns, dns_v4, dns_v6 = _dns(p, capture_all_dns)
     return CaptureConfig(
-        proxy_port=_port(p, "--envoy-port", p.flags.text("envoy_port")),
-        inbound_capture_port=_number(p, "inbound_capture_port", 1, 65535),
-        inbound_tunnel_port=_number(p, "inbound_tunnel_port", 1, 65535),
+        proxy_port=_port_flag(p, "envoy_port"),
+        inbound_capture_port=_port_flag(p, "inbound_capture_port"),
+        inbound_tunnel_port=_port_flag(p, "inbound_tunnel_port"),
         proxy_uids=uids,
         proxy_gids=gids,
         tproxy=_mode(p),
@@ -372,7 +377,7 @@ def _run_options(p: _Problems, environ: Mapping[str, str]) -> RunOptions:
         force_apply=p.flags.flag("force_apply"),
         backend=_choice(p, "backend", ("auto", "iptc", "restore")),  # type: ignore[arg-type]
         binary=_choice(p, "force_iptables_binary", ("", "legacy", "nft")),  # type: ignore[arg-type]
-        probe_port=_number(p, "iptables_probe_port", 1, 65535),
+        probe_port=_port_flag(p, "iptables_probe_port"),
         probe_timeout=timeout or 0.0,
     )
 

@@ -51,12 +51,6 @@ def legacy_table_available(family: Family, table: str = "nat") -> bool:
     return bool(rc == 0)
 
 
-def _variant(binary: Binary, families: tuple[Family, ...]) -> str:
-    if binary:
-        return binary
-    return "legacy" if all(legacy_table_available(f) for f in families) else "nft"
-
-
 def _unavailable(families: tuple[Family, ...]) -> BackendUnavailableError:
     return BackendUnavailableError(
         "the kernel has no legacy iptables nat table for IPv"
@@ -66,13 +60,21 @@ def _unavailable(families: tuple[Family, ...]) -> BackendUnavailableError:
     )
 
 
+def _variant(binary: Binary, families: tuple[Family, ...]) -> str:
+    """``legacy`` or ``nft``: as forced, else by probing (once per family, at most)."""
+    if binary == "nft":
+        return "nft"
+    legacy = all(legacy_table_available(f) for f in families)
+    if binary == "legacy" and not legacy:
+        raise _unavailable(families)
+    return "legacy" if legacy else "nft"
+
+
 def choose_backend(
     options: RunOptions, families: tuple[Family, ...]
 ) -> IptcBackend | RestoreBackend:
     """The backend to use, per --backend and --force-iptables-binary, or by probing."""
     variant = _variant(options.binary, families)
-    if variant == "legacy" and not all(legacy_table_available(f) for f in families):
-        raise _unavailable(families)
     if options.backend == "iptc" and variant == "nft":
         raise BackendUnavailableError("--backend iptc needs legacy iptables; it cannot drive nft")
     from init.restore_backend import RestoreBackend

@@ -16,7 +16,6 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from init import log
 from init.errors import ConfigError
 
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
@@ -24,8 +23,6 @@ if TYPE_CHECKING:
     from dataclasses import dataclass
 else:
     from init.records import dataclass
-
-logger = log.get_logger(__name__)
 
 LEADING_WORD = "istio-iptables"
 _TRUE = frozenset({"1", "t", "true"})
@@ -107,7 +104,6 @@ FLAGS: tuple[FlagSpec, ...] = (
     _f("log_stacktrace_level", None, "", envs=()),
     _f("log_target", None, "stderr", envs=()),
 )
-BY_DEST = {spec.dest: spec for spec in FLAGS}
 
 
 @dataclass(frozen=True)
@@ -183,7 +179,7 @@ def _from_env(spec: FlagSpec, environ: Mapping[str, str]) -> tuple[str, str] | N
 
 def _resolve(spec: FlagSpec, given: str | None, environ: Mapping[str, str]) -> tuple[object, str]:
     flag_source = f"--{spec.long}"
-    raw, source = (given, flag_source) if given is not None else (None, flag_source)
+    raw, source = given, flag_source
     if raw is None:
         found = _from_env(spec, environ)
         if found is None:

@@ -1,7 +1,9 @@
-"""Facts about the pod the init program reads from the system: IPv6 addresses and nameservers.
+"""Facts about the pod the init program reads from the system: IPv6 addresses, nameservers and
+the numeric ids of user and group names.
 
-Both follow ``istio-iptables``: IPv6 is on when the pod's first global address is IPv6 (with
-``--dual-stack``: when any is), and the DNS servers are the ``nameserver`` lines of resolv.conf.
+The first two follow ``istio-iptables``: IPv6 is on when the pod's first global address is
+IPv6 (with ``--dual-stack``: when any is), and the DNS servers are the ``nameserver`` lines of
+resolv.conf.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from init import log
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
 if TYPE_CHECKING:
     import ipaddress
+    from typing import Literal
 
 logger = log.get_logger(__name__)
 
@@ -61,12 +64,28 @@ def ipv6_global_addresses(path: str = _IF_INET6) -> list[ipaddress.IPv6Address]:
 
 
 def pod_has_ipv6(dual_stack: bool) -> bool:
-    """Istio's rule: the kernel lists IPv4 addresses before IPv6 ones, and the first wins."""
-    has_v4 = any(not a.is_loopback and not a.is_link_local for a in ipv4_addresses())
-    has_v6 = bool(ipv6_global_addresses())
+    """Istio's rule: the kernel lists IPv4 addresses before IPv6 ones, and the first wins.
+
+    IPv4 addresses are listed only when they can decide: IPv6 present, --dual-stack off.
+    """
+    if not ipv6_global_addresses():
+        return False
     if dual_stack:
-        return has_v6
-    return has_v6 and not has_v4
+        return True
+    return not any(not a.is_loopback and not a.is_link_local for a in ipv4_addresses())
+
+
+def owner_id(name: str, kind: Literal["uid", "gid"]) -> int | None:
+    """The numeric uid or gid ``name`` stands for (digits as they are); None when unknown."""
+    if name.isdigit():
+        return int(name)
+    import grp
+    import pwd
+
+    try:
+        return pwd.getpwnam(name).pw_uid if kind == "uid" else grp.getgrnam(name).gr_gid
+    except KeyError:
+        return None
 
 
 def read_nameservers(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 from init import log
 from init.errors import ApplyError, BackendUnavailableError, InitError
-from init.restore_backend import Binaries
+from init.restore_backend import RestoreBackend
 from init.state import option_groups
 
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
@@ -253,7 +253,8 @@ def _stage_rule(iptc: Any, family: Family, handle: Any, rule: Rule) -> None:
         handle.append_entry(rule.chain, entry)
     else:
         handle.insert_entry(rule.chain, entry, rule.position - 1)
-    logger.debug("IPv%d %s: %s", family, rule.table, rule.command())
+    if logger.isEnabledFor(log.DEBUG):
+        logger.debug("IPv%d %s: %s", family, rule.table, rule.command())
 
 
 def _commit_table(iptc: Any, family: Family, plan: Plan, table: Table) -> None:
@@ -288,20 +289,12 @@ def _errno(exc: Exception) -> int | None:
     return errno.EAGAIN if "temporarily unavailable" in str(exc) else None
 
 
-class IptcBackend:
+class IptcBackend(RestoreBackend):
     """Applies a plan through python-iptables; state and rollback via the legacy programs."""
 
-    variant = "legacy"
-    name = "python-iptables"
-
     def __init__(self) -> None:
-        self.binaries = Binaries("legacy")
-
-    def save(self, family: Family) -> str:
-        return self.binaries.save(family)
-
-    def restore(self, family: Family, text: str, noflush: bool = True) -> None:
-        self.binaries.restore(family, text, noflush)
+        super().__init__("legacy")  # save and restore: the legacy programs
+        self.name = "python-iptables"
 
     def apply_plan(self, plan: Plan) -> None:
         """Commit each table of ``plan`` in a forked child (one per family).

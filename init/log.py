@@ -3,7 +3,8 @@
 Importing :mod:`logging` costs several milliseconds (``traceback``, ``string``,
 ``threading``, ``weakref``, ...), a good part of the init program's budget, for the handful of
 lines it writes. Modules write ``logger = log.get_logger(__name__)`` and call ``debug``,
-``info``, ``warning`` and ``error`` with ``%``-style arguments (and ``exc_info=True``).
+``info``, ``warning`` and ``error`` with ``%``-style arguments (and ``exc_info=True``), and
+``isEnabledFor`` before building costly arguments.
 
 Where each record goes:
 
@@ -130,6 +131,17 @@ class Logger:
 
             # stacklevel 3: the caller of debug()/info()/... rather than this module
             logging.getLogger(self.name).log(level, msg, *args, exc_info=exc_info, stacklevel=3)
+
+    def isEnabledFor(self, level: int) -> bool:
+        """Whether a record at ``level`` would be written (to guard costly arguments)."""
+        sink = _sink
+        if sink is not None:
+            return level >= sink.level
+        if "logging" in sys.modules:
+            import logging
+
+            return logging.getLogger(self.name).isEnabledFor(level)
+        return level >= WARNING
 
     def debug(self, msg: object, *args: Any, exc_info: Any = None) -> None:
         self._log(DEBUG, msg, args, exc_info)

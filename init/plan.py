@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from init import log
-
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
 if TYPE_CHECKING:
     from dataclasses import dataclass
@@ -21,8 +19,6 @@ if TYPE_CHECKING:
     Table: TypeAlias = Literal["filter", "mangle", "nat", "raw"]
 else:
     from init.records import dataclass
-
-logger = log.get_logger(__name__)
 
 TABLE_ORDER: tuple[Table, ...] = ("filter", "mangle", "nat", "raw")
 BUILTIN_CHAINS = frozenset({"INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"})
@@ -227,11 +223,15 @@ def _dns_nat(b: _Builder) -> None:
             )  # fmt: skip
 
 
+def _owners(c: CaptureConfig) -> list[tuple[str, str]]:
+    """The proxy's owner matches: each uid, then each gid."""
+    return [("--uid-owner", u) for u in c.proxy_uids] + [("--gid-owner", g) for g in c.proxy_gids]
+
+
 def _dns_zones(b: _Builder) -> None:
     """Conntrack zones: agent<->upstream in zone 1, app<->agent in zone 2 (Istio #33572)."""
     c = b.config
-    owners = [("--uid-owner", u) for u in c.proxy_uids] + [("--gid-owner", g) for g in c.proxy_gids]
-    for option, owner in owners:
+    for option, owner in _owners(c):
         mine = ("-m", "owner", option, owner)
         b.add("raw", OUTPUT_DNS, "-p", "udp", "--dport", DNS_PORT, *mine, "-j", "CT", "--zone", "1")
         b.add(
@@ -247,19 +247,21 @@ def _dns_zones(b: _Builder) -> None:
             "--zone",
             "2",
         )
-    if c.capture_all_dns:
+    # Queries to any resolver or to each one, and their answers (matched by source).
+    peers: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+        (((), ()),) if c.capture_all_dns else tuple((("-d", s), ("-s", s)) for s in _servers(b))
+    )
+    if peers:
         b.add("raw", "PREROUTING", "-j", INBOUND)
-        b.add("raw", OUTPUT_DNS, "-p", "udp", "--dport", DNS_PORT, "-j", "CT", "--zone", "2")
-        b.add("raw", INBOUND, "-p", "udp", "--sport", DNS_PORT, "-j", "CT", "--zone", "1")
-        return
-    servers = _servers(b)
-    if servers:
-        b.add("raw", "PREROUTING", "-j", INBOUND)
-    for s in servers:
+    for to_server, from_server in peers:
         b.add(
-            "raw", OUTPUT_DNS, "-p", "udp", "--dport", DNS_PORT, "-d", s, "-j", "CT", "--zone", "2"
-        )
-        b.add("raw", INBOUND, "-p", "udp", "--sport", DNS_PORT, "-s", s, "-j", "CT", "--zone", "1")
+            "raw", OUTPUT_DNS, "-p", "udp", "--dport", DNS_PORT, *to_server,
+            "-j", "CT", "--zone", "2",
+        )  # fmt: skip
+        b.add(
+            "raw", INBOUND, "-p", "udp", "--sport", DNS_PORT, *from_server,
+            "-j", "CT", "--zone", "1",
+        )  # fmt: skip
 
 
 def _outbound(b: _Builder) -> None:
@@ -313,8 +315,7 @@ def _tproxy_marks(b: _Builder) -> None:
         "--save-mark",
     )
     b.add("mangle", "OUTPUT", "-p", "tcp", "-o", "lo", "-m", "mark", "--mark", mark, "-j", "RETURN")
-    owners = [("--uid-owner", u) for u in c.proxy_uids] + [("--gid-owner", g) for g in c.proxy_gids]
-    for option, owner in owners:
+    for option, owner in _owners(c):
         b.add(
             "mangle",
             "OUTPUT",

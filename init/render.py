@@ -6,13 +6,9 @@ plan order, ``COMMIT``. Tables without rules are left out.
 
 from __future__ import annotations
 
-from init import log
-
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
 if TYPE_CHECKING:
     from init.plan import Plan, Table
-
-logger = log.get_logger(__name__)
 
 
 def table_lines(plan: Plan, table: Table) -> list[str]:

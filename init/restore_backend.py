@@ -131,7 +131,6 @@ class RestoreBackend:
 
     def __init__(self, variant: Variant) -> None:
         self.binaries = Binaries(variant)
-        self.variant: Variant = variant
         self.name = f"iptables-{variant}-restore"
 
     def save(self, family: Family) -> str:
@@ -142,6 +141,7 @@ class RestoreBackend:
 
     def apply_plan(self, plan: Plan) -> None:
         text = to_restore_text(plan)
-        for rule in plan.rules:
-            logger.debug("IPv%d %s: %s", plan.family, rule.table, rule.command())
+        if logger.isEnabledFor(log.DEBUG):
+            for rule in plan.rules:
+                logger.debug("IPv%d %s: %s", plan.family, rule.table, rule.command())
         self.binaries.restore(plan.family, text)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable
 
-from init import log
+from init.host import owner_id
 from init.plan import BUILTIN_CHAINS, CHAIN_PREFIX, TABLE_ORDER, Plan
 
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 else:
     from init.records import dataclass, field
 
-logger = log.get_logger(__name__)
-
 _ALIASES = {
     "--protocol": "-p", "--source": "-s", "--destination": "-d", "--in-interface": "-i",
     "--out-interface": "-o", "--jump": "-j", "--match": "-m", "--to-port": "--to-ports",
@@ -42,9 +40,9 @@ _DEFAULTS = {("--nfmask", "0xffffffff"), ("--ctmask", "0xffffffff"), ("--on-ip",
 
 @dataclass
 class TableState:
-    """Chains of one table in save order; each rule kept as (raw text, tokens)."""
+    """Chains of one table in save order; each rule kept as its tokens after the chain name."""
 
-    chains: dict[str, list[tuple[str, tuple[str, ...]]]] = field(default_factory=dict)
+    chains: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
 
     def ours(self) -> list[str]:
         return [name for name in self.chains if name.startswith(CHAIN_PREFIX)]
@@ -66,7 +64,7 @@ def parse_save(text: str) -> dict[str, TableState]:
             tokens = shlex.split(line)
             rules = current.chains.setdefault(tokens[1], [])
             if tokens[0] == "-A":
-                rules.append((line.split(" ", 2)[2] if len(tokens) > 2 else "", tuple(tokens[2:])))
+                rules.append(tuple(tokens[2:]))
     return tables
 
 
@@ -79,15 +77,8 @@ def _number(text: str) -> str:
 def _owner(option: str, name: str) -> str:
     if name.isdigit():
         return name
-    import grp
-    import pwd
-
-    try:
-        return str(
-            pwd.getpwnam(name).pw_uid if option == "--uid-owner" else grp.getgrnam(name).gr_gid
-        )
-    except KeyError:
-        return name
+    found = owner_id(name, "uid" if option == "--uid-owner" else "gid")
+    return name if found is None else str(found)
 
 
 def _value(option: str, values: list[str]) -> tuple[str, ...]:
@@ -166,9 +157,9 @@ def _found(current: dict[str, TableState], plan: Plan) -> dict[tuple[str, str], 
         planned = _planned_builtin_keys(plan, table)  # type: ignore[arg-type]
         for chain, rules in have.chains.items():
             if chain.startswith(CHAIN_PREFIX):
-                found[(table, chain)] = [rule_key(t) for _, t in rules]
+                found[(table, chain)] = [rule_key(t) for t in rules]
             elif chain in BUILTIN_CHAINS:
-                keys = [rule_key(t) for _, t in rules if _is_ours(t, planned)]
+                keys = [rule_key(t) for t in rules if _is_ours(t, planned)]
                 if keys:
                     found[(table, chain)] = keys
     return found
@@ -199,7 +190,7 @@ def removal_lines(have: TableState, plan: Plan, table: Table, keep: Iterable[str
         f"-D {chain} {number}"
         for chain, rules in have.chains.items()
         if chain in BUILTIN_CHAINS
-        for number, (_, tokens) in reversed(list(enumerate(rules, start=1)))
+        for number, tokens in reversed(list(enumerate(rules, start=1)))
         if _is_ours(tokens, planned)
     ]
     kept = set(keep)

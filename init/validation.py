@@ -10,9 +10,7 @@ client runs in a forked child that drops to the proxy uid; IPv6 uses ``[::1]`` a
 from __future__ import annotations
 
 import contextlib
-import grp
 import os
-import pwd
 import select
 import signal
 import socket
@@ -20,8 +18,8 @@ import struct
 import time
 from collections.abc import Iterator
 
-from init import log
-from init.errors import ValidationFailedError
+from init import host, log
+from init.errors import ConfigError, ValidationFailedError
 
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
 if TYPE_CHECKING:
@@ -44,10 +42,21 @@ def original_port(conn: socket.socket, family: Family) -> int:
     return port
 
 
-def _numeric(name: str, kind: str) -> int:
-    if name.isdigit():
-        return int(name)
-    return pwd.getpwnam(name).pw_uid if kind == "uid" else grp.getgrnam(name).gr_gid
+def proxy_ids(config: CaptureConfig) -> tuple[int, int]:
+    """The numeric uid and gid the probe client runs as; ConfigError for an unknown name."""
+    uid_name, gid_name = config.proxy_uids[0], config.proxy_gids[0]
+    uid, gid = host.owner_id(uid_name, "uid"), host.owner_id(gid_name, "gid")
+    if uid is None:
+        raise ConfigError(
+            f"--run-validation: proxy uid {uid_name!r} (--proxy-uid) is not a known user name; "
+            "give a numeric uid"
+        )
+    if gid is None:
+        raise ConfigError(
+            f"--run-validation: proxy gid {gid_name!r} (--proxy-gid, else --proxy-uid) is not a "
+            "known group name; give a numeric gid"
+        )
+    return uid, gid
 
 
 @contextlib.contextmanager
@@ -67,9 +76,9 @@ def _listeners(config: CaptureConfig, family: Family) -> Iterator[list[socket.so
             sock.close()
 
 
-def _client(config: CaptureConfig, family: Family, probe_port: int, deadline: float) -> None:
+def _client(ids: tuple[int, int], family: Family, probe_port: int, deadline: float) -> None:
     """Child process: become the proxy user, dial the probe address until told to stop."""
-    uid, gid = _numeric(config.proxy_uids[0], "uid"), _numeric(config.proxy_gids[0], "gid")
+    uid, gid = ids
     if os.geteuid() == 0:
         os.setgroups([])
         os.setresgid(gid, gid, gid)
@@ -98,14 +107,24 @@ def _serve(socks: list[socket.socket], family: Family, probe_port: int, deadline
     return False
 
 
-def validate_family(config: CaptureConfig, family: Family, probe_port: int, timeout: float) -> bool:
-    """True once a probe connection arrives redirected with its original port intact."""
+def validate_family(
+    config: CaptureConfig,
+    family: Family,
+    probe_port: int,
+    timeout: float,
+    ids: tuple[int, int] | None = None,
+) -> bool:
+    """True once a probe connection arrives redirected with its original port intact.
+
+    ``ids``: the client's uid and gid, resolved (by :func:`proxy_ids`) before forking.
+    """
+    ids = proxy_ids(config) if ids is None else ids
     deadline = time.monotonic() + timeout
     with _listeners(config, family) as socks:
         pid = os.fork()
         if pid == 0:
             try:
-                _client(config, family, probe_port, deadline)
+                _client(ids, family, probe_port, deadline)
             finally:
                 os._exit(0)
         try:
@@ -117,9 +136,10 @@ def validate_family(config: CaptureConfig, family: Family, probe_port: int, time
 
 def run_validation(config: CaptureConfig, probe_port: int, timeout: float) -> None:
     """Raise ValidationFailedError unless redirection works for every enabled family."""
+    ids = proxy_ids(config)
     for family in config.families:
         try:
-            ok = validate_family(config, family, probe_port, timeout)
+            ok = validate_family(config, family, probe_port, timeout, ids)
         except OSError as exc:
             raise ValidationFailedError(f"IPv{family} validation could not run: {exc}") from exc
         if not ok:

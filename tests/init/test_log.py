@@ -86,3 +86,35 @@ def test_command_line_does_not_import_logging() -> None:
         check=True,
     )
     assert done.stdout.splitlines()[-1] == "False"
+
+
+def test_is_enabled_for_follows_the_sink_level() -> None:
+    log.configure(log.INFO, io.StringIO(), False)
+    try:
+        logger = log.get_logger("init.x")
+        assert not logger.isEnabledFor(log.DEBUG)
+        assert logger.isEnabledFor(log.INFO) and logger.isEnabledFor(log.ERROR)
+    finally:
+        log.reset()
+
+
+def test_is_enabled_for_follows_logging_when_unconfigured(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="init"):
+        assert log.get_logger("init.x").isEnabledFor(log.DEBUG)
+    with caplog.at_level(logging.INFO, logger="init"):
+        assert not log.get_logger("init.x").isEnabledFor(log.DEBUG)
+
+
+def test_is_enabled_for_without_logging_is_warning_and_up() -> None:
+    code = (
+        "import sys; from init import log; x = log.get_logger('init.x'); "
+        "print(x.isEnabledFor(log.INFO), x.isEnabledFor(log.WARNING), 'logging' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+    )
+    assert done.stdout.split() == ["False", "True", "False"]
