@@ -34,9 +34,8 @@ from init.config import build_config  # noqa: E402
 from init.flags import parse_flags  # noqa: E402
 from init.plan import build_plan  # noqa: E402
 from init.render import to_restore_text  # noqa: E402
+from tests.init.rootutil import INJECTED  # noqa: E402
 
-INJECTED = ["istio-iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m", "REDIRECT",
-            "-i", "*", "-x", "", "-b", "*", "-d", "15090,15021,15020"]  # fmt: skip
 CLONE_NEWNET = 0x40000000
 TARGET = "sidecar-init (default: auto -> iptc)"
 
@@ -68,11 +67,8 @@ def choose(*args, **kwargs):
     timed(backend, "apply_plan", "  apply_plan")
     return backend
 detect.choose_backend = choose
-try:
-    from init import iptc_backend
-    timed(iptc_backend, "import_iptc", "    import iptc")
-except ImportError:
-    pass
+from init import iptc_backend
+timed(iptc_backend, "import_iptc", "    import iptc")
 code = cli.main(sys.argv[1:])
 done = time.perf_counter()
 print(f"import init.cli {1000 * (imported - start):.2f}")
@@ -143,9 +139,9 @@ def in_fresh_netns(
         subprocess.run(["ip", "netns", "del", name], check=True)
 
 
-def _without_bytecode() -> dict[str, str]:
+def _without_bytecode(scratch: Path) -> dict[str, str]:
     """An environment importing a copy of ``init`` that has no bytecode and gets none."""
-    copy = Path(tempfile.mkdtemp(prefix="bench-init-")) / "init"
+    copy = scratch / "without-bytecode" / "init"
     shutil.copytree(ROOT / "init", copy, ignore=shutil.ignore_patterns("__pycache__"))
     return {**_env(copy.parent), "PYTHONDONTWRITEBYTECODE": "1"}
 
@@ -160,16 +156,19 @@ if __name__ == "__main__":
 """
 
 
-def _console_script() -> Path:
+def _console_script(scratch: Path) -> Path:
     """The ``sidecar-init`` script pip installs (the init image's ENTRYPOINT), verbatim."""
-    path = Path(tempfile.mkdtemp(prefix="bench-init-")) / "sidecar-init"
+    path = scratch / "sidecar-init"
     path.write_text(CONSOLE_SCRIPT)
     return path
 
 
-def _methods(baseline: Path | None) -> dict[str, tuple[list[str], str | None, dict[str, str]]]:
+def _methods(
+    baseline: Path | None, scratch: Path
+) -> dict[str, tuple[list[str], str | None, dict[str, str]]]:
+    """Name -> (argv, stdin, environment); files they need are written under ``scratch``."""
     env = _env(ROOT)
-    init = [sys.executable, str(_console_script()), *INJECTED]
+    init = [sys.executable, str(_console_script(scratch)), *INJECTED]
     methods = {
         "python3 -c pass": ([sys.executable, "-c", "pass"], None, env),
         "iptables-legacy-restore --noflush": (
@@ -180,7 +179,7 @@ def _methods(baseline: Path | None) -> dict[str, tuple[list[str], str | None, di
         TARGET: (init, None, env),
         "sidecar-init --backend restore": ([*init, "--backend", "restore"], None, env),
         "sidecar-init --dry-run": ([*init, "--dry-run"], None, env),
-        "sidecar-init, init without .pyc (default)": (init, None, _without_bytecode()),
+        "sidecar-init, init without .pyc (default)": (init, None, _without_bytecode(scratch)),
         "python -m init (default; runpy)": ([sys.executable, "-m", "init", *INJECTED], None, env),
         "python3 -c 'import iptc' (plain)": ([sys.executable, "-c", "import iptc"], None, env),
     }  # fmt: skip
@@ -219,14 +218,15 @@ def main() -> None:
     for root in (ROOT, baseline):
         if root is not None:  # bytecode as an installed package has it
             compileall.compile_dir(root / "init", quiet=1)
-    methods = _methods(baseline)
-    wall: dict[str, list[float]] = {name: [] for name in methods}
-    cpu: dict[str, list[float]] = {name: [] for name in methods}
-    for _ in range(runs):
-        for name, (argv, stdin, env) in methods.items():
-            seconds, cpu_seconds, _ = in_fresh_netns(argv, stdin, env)
-            wall[name].append(seconds * 1000)
-            cpu[name].append(cpu_seconds * 1000)
+    with tempfile.TemporaryDirectory(prefix="bench-init-") as scratch:
+        methods = _methods(baseline, Path(scratch))
+        wall: dict[str, list[float]] = {name: [] for name in methods}
+        cpu: dict[str, list[float]] = {name: [] for name in methods}
+        for _ in range(runs):
+            for name, (argv, stdin, env) in methods.items():
+                seconds, cpu_seconds, _ = in_fresh_netns(argv, stdin, env)
+                wall[name].append(seconds * 1000)
+                cpu[name].append(cpu_seconds * 1000)
     print(f"{runs} runs each, interleaved, fresh netns per run; ms")
     print("CPU (user+sys) is the steadier figure when other work shares the machine")
     head = f"{'method':42} {'wall med':>8} {'min':>6} {'x pass':>6} {'x rest':>6}"
