@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.webhook.conftest import make_certs  # noqa: E402
+from tests.webhook.conftest import free_port, make_certs  # noqa: E402
 
 TESTDATA = ROOT / "tests" / "testdata" / "webhook"
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
@@ -52,12 +52,6 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(99), errors))
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server(certs_dir: Path, caches: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:

@@ -16,8 +16,6 @@ import base64
 import copy
 import json
 import os
-import socket
-import ssl
 import subprocess
 import sys
 import time
@@ -30,8 +28,7 @@ import jsonpatch
 import pytest
 
 from tests.netns import Topology, pod_and_peer
-
-pytestmark = pytest.mark.root
+from tests.webhook.conftest import client_context, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUEST = ROOT / "tests" / "testdata" / "webhook" / "apiserver-admissionreview.json"
@@ -43,13 +40,6 @@ ANNOTATIONS = {
     "traffic.sidecar.istio.io/excludeOutboundIPRanges": f"{EXCLUDED_CIDR}/32",
     "traffic.sidecar.istio.io/excludeOutboundPorts": str(EXCLUDED_OUT_PORT),
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _injector(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -68,7 +58,7 @@ def webhook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
     certs = tmp_path_factory.mktemp("certs")
     made = _injector("certs", "generate", "--out", str(certs))
     assert made.returncode == 0, made.stderr
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
         [sys.executable, "-m", "injector", "serve", "--host", "127.0.0.1", "--port", str(port),
@@ -81,7 +71,12 @@ def webhook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(f"{base}/healthz", verify=_trust(certs / "ca.crt")).status_code == 200:
+                if (
+                    httpx.get(
+                        f"{base}/healthz", verify=client_context(certs / "ca.crt")
+                    ).status_code
+                    == 200
+                ):
                     break
             except httpx.TransportError:
                 pass
@@ -93,10 +88,6 @@ def webhook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
     finally:
         server.terminate()
         server.communicate(timeout=30)  # waits and closes the pipes
-
-
-def _trust(ca: Path) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(ca))
 
 
 def _admission_review() -> dict[str, Any]:
@@ -115,7 +106,7 @@ def injected(webhook: tuple[str, Path]) -> dict[str, Any]:
         f"{base}/inject?timeout=10s",
         content=json.dumps(review),
         headers={"Content-Type": "application/json", "User-Agent": "kube-apiserver-admission"},
-        verify=_trust(ca),
+        verify=client_context(ca),
     )
     assert response.status_code == 200, response.text
     answer = response.json()["response"]
@@ -161,12 +152,14 @@ def test_the_injected_init_args_carry_the_annotations(injected: dict[str, Any]) 
     assert flags["-d"] == f"15090,15021,{EXCLUDED_IN_PORT},15020"
 
 
+@pytest.mark.root
 def test_inbound_to_the_app_port_lands_on_the_inbound_proxy(mesh_pod: Topology) -> None:
     reply = mesh_pod.peer.connect(mesh_pod.pod4, 8080)
     assert _landed(reply) == ("proxy", 15006)
     assert reply["orig"] == [mesh_pod.pod4, 8080]
 
 
+@pytest.mark.root
 def test_inbound_to_an_excluded_port_reaches_the_app(mesh_pod: Topology) -> None:
     assert _landed(mesh_pod.peer.connect(mesh_pod.pod4, EXCLUDED_IN_PORT)) == (
         "app",
@@ -174,12 +167,14 @@ def test_inbound_to_an_excluded_port_reaches_the_app(mesh_pod: Topology) -> None
     )
 
 
+@pytest.mark.root
 def test_outbound_from_the_app_lands_on_the_outbound_proxy(mesh_pod: Topology) -> None:
     reply = mesh_pod.pod.connect(mesh_pod.peer4, REMOTE, uid=APP_UID, gid=APP_UID)
     assert _landed(reply) == ("proxy", 15001)
     assert reply["orig"] == [mesh_pod.peer4, REMOTE]
 
 
+@pytest.mark.root
 def test_outbound_to_an_excluded_cidr_bypasses_the_proxy(mesh_pod: Topology) -> None:
     assert _landed(mesh_pod.pod.connect(EXCLUDED_CIDR, REMOTE, uid=APP_UID, gid=APP_UID)) == (
         "remote",
@@ -187,11 +182,13 @@ def test_outbound_to_an_excluded_cidr_bypasses_the_proxy(mesh_pod: Topology) -> 
     )
 
 
+@pytest.mark.root
 def test_outbound_to_an_excluded_port_bypasses_the_proxy(mesh_pod: Topology) -> None:
     reply = mesh_pod.pod.connect(mesh_pod.peer4, EXCLUDED_OUT_PORT, uid=APP_UID, gid=APP_UID)
     assert _landed(reply) == ("remote", EXCLUDED_OUT_PORT)
 
 
+@pytest.mark.root
 def test_the_proxy_itself_is_not_captured(mesh_pod: Topology, injected: dict[str, Any]) -> None:
     uid = int(_init_args(injected)[_init_args(injected).index("-u") + 1])
     assert _landed(mesh_pod.pod.connect(mesh_pod.peer4, REMOTE, uid=uid, gid=uid)) == (

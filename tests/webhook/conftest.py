@@ -12,6 +12,7 @@ import copy
 import datetime as dt
 import ipaddress
 import json
+import socket
 import ssl
 import threading
 import time
@@ -145,6 +146,13 @@ class Running:
             if line.startswith(name + " ") or line.startswith(name + "{"):
                 return float(line.rsplit(" ", 1)[1])
         raise AssertionError(f"metric {name} not found")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for servers started as subprocesses)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def client_context(ca: Path) -> ssl.SSLContext:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,15 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.webhook.conftest import Certs, client_context, hello_pod, review_of
+from tests.webhook.conftest import Certs, client_context, free_port, hello_pod, review_of
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start(certs: Certs, port: int, *extra: str) -> subprocess.Popen[str]:
