@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from certs import generate, metrics
+from certs.defaults import FIELD_MANAGER
 from certs.errors import ClusterAccessError, InvalidCertificateError, NotFoundError
 from certs.kube import KubeApi, WebhookConfigState
 
@@ -22,17 +23,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WebhookTarget:
-    """Which MWC and which of its entries are ours (explicit names, else a suffix, else all)."""
+    """Which MWC and which of its entries are ours: those in ``webhook_names``, else all."""
 
     config_name: str
     webhook_names: tuple[str, ...] = ()
-    webhook_suffix: str = ""
-    field_manager: str = "sidecar-injector-cabundle"
 
     def select(self, names: Sequence[str]) -> list[str]:
         if self.webhook_names:
             return [n for n in names if n in self.webhook_names]
-        return [n for n in names if n.endswith(self.webhook_suffix)]
+        return list(names)
 
 
 def reconcile(kube: KubeApi, target: WebhookTarget, bundle_pem: bytes) -> WebhookConfigState:
@@ -45,15 +44,15 @@ def reconcile(kube: KubeApi, target: WebhookTarget, bundle_pem: bytes) -> Webhoo
         )
     ours = target.select(list(live.ca_bundles))
     if not ours:
+        wanted = f"named {', '.join(target.webhook_names)}" if target.webhook_names else "at all"
         raise ClusterAccessError(
-            f"MutatingWebhookConfiguration `{target.config_name}` has no webhook entry "
-            f"matching {target.webhook_names or repr(target.webhook_suffix)}"
+            f"MutatingWebhookConfiguration `{target.config_name}` has no webhook entry {wanted}"
         )
     stale = [n for n in ours if live.ca_bundles[n] != bundle_pem]
     if not stale:
         return live
     try:
-        applied = kube.apply_ca_bundle(target.config_name, ours, bundle_pem, target.field_manager)
+        applied = kube.apply_ca_bundle(target.config_name, ours, bundle_pem, FIELD_MANAGER)
     except ClusterAccessError:
         metrics.CABUNDLE_PATCHES.labels(result="error").inc()
         raise

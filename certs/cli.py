@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from certs import cabundle, generate, kube, policy, store
+from certs import cabundle, defaults, generate, kube, policy, store
 from certs.errors import CertError
 
 logger = logging.getLogger(__name__)
@@ -47,15 +47,17 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--out", required=True, type=Path, help="directory for ca.crt, tls.crt, tls.key"
     )
-    gen.add_argument("--service", default="sidecar-injector")
-    gen.add_argument("--namespace", default="sidecar-injector")
-    gen.add_argument("--cluster-domain", default="cluster.local")
+    gen.add_argument(
+        "--service", "--service-name", default=defaults.SERVICE_NAME, help="Service name (SANs)"
+    )
+    gen.add_argument("--namespace", default=defaults.NAMESPACE)
+    gen.add_argument("--cluster-domain", default=defaults.CLUSTER_DOMAIN)
     gen.add_argument("--dns-name", action="append", default=[], help="extra SAN (repeatable)")
     gen.add_argument("--ip", action="append", default=[], help="extra IP SAN (repeatable)")
     gen.add_argument("--no-localhost", action="store_true", help="omit localhost/127.0.0.1")
     gen.add_argument("--key-type", choices=["ec", "rsa"], default="ec")
-    gen.add_argument("--ca-days", type=_positive, default=365)
-    gen.add_argument("--leaf-days", type=_positive, default=7)
+    gen.add_argument("--ca-days", type=_positive, default=defaults.CA_DAYS)
+    gen.add_argument("--leaf-days", type=_positive, default=defaults.LEAF_DAYS)
     gen.add_argument("--force", action="store_true", help="overwrite existing files")
     gen.set_defaults(func=_generate)
 
@@ -68,9 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--kubeconfig", help="kubeconfig file (default: in-cluster or ~/.kube/config)"
     )
-    status.add_argument("--namespace", default="sidecar-injector")
-    status.add_argument("--secret", default="sidecar-injector-ca")
-    status.add_argument("--webhook-config", default="sidecar-injector")
+    status.add_argument("--namespace", default=defaults.NAMESPACE)
+    status.add_argument("--secret", "--secret-name", default=defaults.SECRET_NAME)
+    status.add_argument(
+        "--webhook-config", "--webhook-config-name", default=defaults.WEBHOOK_CONFIG_NAME
+    )
     status.add_argument(
         "--webhook-name", action="append", default=[], help="our entries (default all)"
     )
@@ -128,14 +132,18 @@ def _status(args: argparse.Namespace) -> int:
         print(_describe("CA", state.active.cert, now))
     target = cabundle.WebhookTarget(args.webhook_config, tuple(args.webhook_name))
     live = api.read_webhook_config(args.webhook_config)
-    trusted = cabundle.live_trusted(live, target) if live else ()
-    in_bundle = state is not None and state.active.cert in trusted
-    print(
-        f"caBundle of {args.webhook_config}: {len(trusted)} CA(s); trusts the active CA: "
-        f"{'yes' if in_bundle else 'NO'}"
-    )
-    if not in_bundle:
-        problems.append("the live caBundle does not trust the active CA")
+    trusted: tuple[x509.Certificate, ...] = ()
+    if live is None:
+        problems.append(f"MutatingWebhookConfiguration `{args.webhook_config}` not found")
+    else:
+        trusted = cabundle.live_trusted(live, target)
+        in_bundle = state is not None and state.active.cert in trusted
+        print(
+            f"caBundle of {args.webhook_config}: {len(trusted)} CA(s); trusts the active CA: "
+            f"{'yes' if in_bundle else 'NO'}"
+        )
+        if not in_bundle:
+            problems.append("the live caBundle does not trust the active CA")
     if args.endpoint:
         problems += _endpoint_status(args.endpoint, trusted, now)
     return _report(problems)
@@ -150,9 +158,14 @@ def _local_status(cert_dir: Path, now: datetime) -> int:
     trusted = any(generate.issued_by(leaf, ca) for ca in ca_certs)
     print(f"ca.crt trusts the leaf: {'yes' if trusted else 'NO'}")
     problems = [] if trusted else ["tls.crt is not signed by a CA in ca.crt"]
-    problems += [
-        f"{what} has expired" for what, c in [("leaf", leaf)] if c.not_valid_after_utc <= now
-    ]
+    if leaf.not_valid_after_utc <= now:
+        problems.append(f"the leaf in tls.crt (serial {leaf.serial_number:x}) has expired")
+    for ca in ca_certs:
+        if ca.not_valid_after_utc <= now:
+            problems.append(
+                f"the CA in ca.crt with serial {ca.serial_number:x} "
+                f"({ca.subject.rfc4514_string()}) has expired"
+            )
     return _report(problems)
 
 

@@ -158,18 +158,6 @@ def service_dns_names(
     return tuple(dict.fromkeys(names))
 
 
-def split_names(names: Iterable[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Separate DNS names from IP literals (a user may give either in one list)."""
-    dns: list[str] = []
-    ips: list[str] = []
-    for name in names:
-        try:
-            ips.append(str(ipaddress.ip_address(name)))
-        except ValueError:
-            dns.append(name)
-    return tuple(dns), tuple(ips)
-
-
 def load_ca(cert_pem: bytes, key_pem: bytes, now: datetime) -> CertKeyPair:
     """Parse and validate a CA pair; raise ``InvalidCertificateError`` saying what is wrong."""
     cert = load_cert(cert_pem, what="CA certificate")

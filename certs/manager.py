@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from certs import cabundle, generate, kube, metrics, policy, store
+from certs import cabundle, defaults, generate, kube, metrics, policy, store
 from certs.errors import CertError
 from certs.generate import CertKeyPair, KeyType
 from certs.tls import ServingContext
@@ -42,16 +42,15 @@ class CertSettings:
     """Everything the manager needs to know; defaults follow design §8.2."""
 
     namespace: str
-    secret_name: str = "sidecar-injector-ca"
-    service_name: str = "sidecar-injector"
-    webhook_config_name: str = "sidecar-injector"
-    webhook_names: tuple[str, ...] = ()
-    webhook_suffix: str = ""
-    cluster_domain: str = "cluster.local"
+    secret_name: str = defaults.SECRET_NAME
+    service_name: str = defaults.SERVICE_NAME
+    webhook_config_name: str = defaults.WEBHOOK_CONFIG_NAME
+    webhook_names: tuple[str, ...] = ()  # our entries of that config; empty: all of them
+    cluster_domain: str = defaults.CLUSTER_DOMAIN
     extra_dns_names: tuple[str, ...] = ()
     extra_ips: tuple[str, ...] = ()
-    ca_validity: timedelta = timedelta(days=365)
-    leaf_validity: timedelta = timedelta(days=7)
+    ca_validity: timedelta = timedelta(days=defaults.CA_DAYS)
+    leaf_validity: timedelta = timedelta(days=defaults.LEAF_DAYS)
     key_type: KeyType = "ec"
     bundle_grace: timedelta = timedelta(seconds=60)
     resync_interval: float = 300.0
@@ -60,7 +59,6 @@ class CertSettings:
     retry_fast: float = 0.1
     retry_fast_attempts: int = 5
     retry_slow: float = 60.0
-    field_manager: str = "sidecar-injector-cabundle"
     dns_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -75,9 +73,7 @@ class CertSettings:
 
     @property
     def target(self) -> cabundle.WebhookTarget:
-        return cabundle.WebhookTarget(
-            self.webhook_config_name, self.webhook_names, self.webhook_suffix, self.field_manager
-        )
+        return cabundle.WebhookTarget(self.webhook_config_name, self.webhook_names)
 
 
 class CertManager:
@@ -125,10 +121,6 @@ class CertManager:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
-
-    def trigger(self) -> None:
-        """Ask the control loop for a reconcile now."""
-        self._wake.set()
 
     # state -------------------------------------------------------------------------------
 
@@ -275,14 +267,13 @@ class CertManager:
     def _jittered_resync(self) -> float:
         return self.settings.resync_interval * random.uniform(0.5, 1.5)
 
-    def _delay(self, failures: int, next_resync: float | None = None) -> float:
-        s = self.settings
-        if failures == 0:
-            until_resync = (next_resync or 0.0) - time.monotonic()
-            return max(0.0, min(until_resync, s.renewal_check_interval))
-        return s.retry_fast if failures <= s.retry_fast_attempts else s.retry_slow
+    def _delay(self, failures: int, next_resync: float) -> float:
+        if failures:
+            return self._retry_delay(failures)
+        until_resync = next_resync - time.monotonic()
+        return max(0.0, min(until_resync, self.settings.renewal_check_interval))
 
-    def _watch_delay(self, failures: int) -> float:
+    def _retry_delay(self, failures: int) -> float:
         s = self.settings
         return s.retry_fast if failures <= s.retry_fast_attempts else s.retry_slow
 
@@ -325,8 +316,8 @@ class CertManager:
             except CertError as exc:
                 version, failures = None, failures + 1
                 logger.info("watch on %s ended (%s); re-listing", what, exc)
-                self._stop.wait(self._watch_delay(failures))
+                self._stop.wait(self._retry_delay(failures))
             except Exception:  # keep watching whatever happens
                 version, failures = None, failures + 1
                 logger.exception("unexpected error watching %s", what)
-                self._stop.wait(self._watch_delay(failures))
+                self._stop.wait(self._retry_delay(failures))

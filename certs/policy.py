@@ -46,17 +46,12 @@ def ca_rotation_reason(ca: x509.Certificate, now: datetime) -> str | None:
     return None
 
 
-def ca_needs_rotation(ca: x509.Certificate | None, now: datetime) -> bool:
-    return ca is None or ca_rotation_reason(ca, now) is not None
+def ca_needs_rotation(ca: x509.Certificate, now: datetime) -> bool:
+    return ca_rotation_reason(ca, now) is not None
 
 
 def leaf_needs_renewal(leaf: x509.Certificate, now: datetime) -> bool:
     return life_fraction_used(leaf, now) >= LEAF_RENEW_USED
-
-
-def leaf_renewal_time(leaf: x509.Certificate) -> datetime:
-    start = leaf.not_valid_before_utc
-    return start + (leaf.not_valid_after_utc - start) * LEAF_RENEW_USED
 
 
 def merge_bundle(
@@ -89,10 +84,6 @@ class LiveBundleObserver:
         present = {generate.fingerprint(c) for c in self._certs}
         self._since = {fp: self._since.get(fp, now) for fp in present}
         self.observed = True
-
-    @property
-    def certs(self) -> tuple[x509.Certificate, ...]:
-        return self._certs
 
     @property
     def since(self) -> Mapping[str, datetime]:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from cryptography import x509
 
-from certs import generate, metrics, policy
+from certs import defaults, generate, metrics, policy
 from certs.errors import ConflictError, InvalidCertificateError
 from certs.generate import CertKeyPair, KeyType
 from certs.kube import KubeApi, ObjectMeta, SecretState
@@ -32,7 +32,7 @@ BUNDLE_STALE = "ca.crt is not the pruned trust bundle"
 class SecretRef:
     namespace: str
     name: str
-    ca_validity: timedelta = timedelta(days=365)
+    ca_validity: timedelta = timedelta(days=defaults.CA_DAYS)
     key_type: KeyType = "ec"
 
     def __str__(self) -> str:
@@ -95,7 +95,8 @@ def _reconcile_once(kube: KubeApi, ref: SecretRef, now: datetime) -> CaState:
         return _write(kube, ref, state.active, state.bundle, secret.resource_version)
     logger.warning("CA Secret %s needs a new CA: %s", ref, reason)
     new = generate.make_ca(now, ref.ca_validity, ref.key_type)
-    previous = state.bundle_pem if state else _pem_or_empty(secret.data.get("ca.crt", b""))
+    # Keep trusting the previous CAs; merge_bundle drops an unreadable ca.crt and expired CAs.
+    previous = state.bundle_pem if state else secret.data.get("ca.crt", b"")
     bundle = policy.merge_bundle(new.cert, previous, now)
     written = _write(kube, ref, new, bundle, secret.resource_version)
     logger.info("CA Secret %s: rotated to CA serial %x", ref, new.cert.serial_number)
@@ -121,14 +122,6 @@ def _write(
         ref.namespace, ref.name, _data(ca, bundle), _meta(), resource_version
     )
     return CaState(active=ca, bundle=bundle, resource_version=saved.resource_version)
-
-
-def _pem_or_empty(pem: bytes) -> bytes:
-    """Previous CAs worth keeping trusted; an unreadable ``ca.crt`` keeps none."""
-    try:
-        return generate.to_pem(generate.load_certs(pem))
-    except InvalidCertificateError:
-        return b""
 
 
 def _data(ca: CertKeyPair, bundle: tuple[x509.Certificate, ...]) -> dict[str, bytes]:

@@ -4,14 +4,15 @@ The listening socket uses one *base* context that holds the whole protocol and c
 policy and no certificate. Its ``sni_callback`` runs on every handshake and points the
 connection at ``ServingContext``'s current context, which only supplies cert and key.
 A new certificate is loaded into a brand-new context off to the side, validated, and only
-then published by swapping one reference; the live context is never modified, so a bad
-certificate can never brick the listener and existing connections keep theirs.
+then published, together with its ``CertInfo``, by swapping one reference to an immutable
+pair; the live context is never modified, so a bad certificate can never brick the listener
+and existing connections keep theirs.
 
 Use with uvicorn >= 0.47::
 
     holder = ServingContext()
     holder.load_pem(chain_pem, key_pem)
-    config = uvicorn.Config(app, ssl_context_factory=holder.uvicorn_factory)
+    config = uvicorn.Config(app, ssl_context_factory=lambda _c, _d: holder.base_context())
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ __all__ = ["CertFileWatcher", "CertInfo", "ServingContext"]
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-_SHM = Path("/dev/shm")
 
 
 class ServingContext:
@@ -50,18 +50,14 @@ class ServingContext:
     ) -> None:
         self._minimum_version = minimum_version
         self._clock = clock
-        self._current: ssl.SSLContext | None = None
-        self._info: CertInfo | None = None
-        self._load_lock = threading.Lock()
+        # Replaced whole, never mutated: readers see a matching context and info.
+        self._serving: tuple[ssl.SSLContext, CertInfo] | None = None
 
     @property
     def info(self) -> CertInfo | None:
         """The certificate new handshakes get, or ``None`` before the first load."""
-        return self._info
-
-    @property
-    def current(self) -> ssl.SSLContext | None:
-        return self._current
+        serving = self._serving
+        return None if serving is None else serving[1]
 
     def base_context(self) -> ssl.SSLContext:
         """The listening context: TLS policy plus the callback that swaps in the current cert."""
@@ -70,12 +66,6 @@ class ServingContext:
         base.sni_callback = self._select
         return base
 
-    def uvicorn_factory(
-        self, config: Any, default_factory: Callable[[], ssl.SSLContext]
-    ) -> ssl.SSLContext:
-        """Drop-in for ``uvicorn.Config(ssl_context_factory=...)``."""
-        return self.base_context()
-
     def load_pem(self, cert_chain_pem: bytes, key_pem: bytes) -> CertInfo:
         """Validate a leaf (+ chain) and key, build a new context, then swap it in.
 
@@ -83,9 +73,7 @@ class ServingContext:
         """
         info = self._validate(cert_chain_pem, key_pem)
         context = self._build_context(cert_chain_pem, key_pem)
-        with self._load_lock:
-            self._current = context
-            self._info = info
+        self._serving = (context, info)
         logger.info(
             "serving certificate loaded: serial=%x notAfter=%s",
             info.serial,
@@ -93,21 +81,11 @@ class ServingContext:
         )
         return info
 
-    def load_files(
-        self, cert_path: str | os.PathLike[str], key_path: str | os.PathLike[str]
-    ) -> CertInfo:
-        try:
-            cert_pem = Path(cert_path).read_bytes()
-            key_pem = Path(key_path).read_bytes()
-        except OSError as exc:
-            raise InvalidCertificateError(f"cannot read certificate files: {exc}") from None
-        return self.load_pem(cert_pem, key_pem)
-
     def _select(self, sslobj: ssl.SSLObject, server_name: str | None, base: ssl.SSLContext) -> Any:
-        current = self._current
-        if current is None:
+        serving = self._serving
+        if serving is None:
             return ssl.ALERT_DESCRIPTION_INTERNAL_ERROR
-        sslobj.context = current
+        sslobj.context = serving[0]
         return None
 
     def _validate(self, cert_chain_pem: bytes, key_pem: bytes) -> CertInfo:
@@ -125,9 +103,9 @@ class ServingContext:
     def _build_context(self, cert_chain_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = self._minimum_version
-        parent = str(_SHM) if _SHM.is_dir() and os.access(_SHM, os.W_OK) else None
-        with tempfile.TemporaryDirectory(prefix="injector-tls-", dir=parent) as tmp:
-            os.chmod(tmp, 0o700)
+        # load_cert_chain reads files only: a private (0700) directory under $TMPDIR or /tmp,
+        # which the Deployment mounts as a memory-backed emptyDir; removed right after.
+        with tempfile.TemporaryDirectory(prefix="injector-tls-") as tmp:
             cert_path = _write_private(Path(tmp, "tls.crt"), cert_chain_pem)
             key_path = _write_private(Path(tmp, "tls.key"), key_pem)
             try:

@@ -28,6 +28,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from certs import defaults as cert_defaults
 from injector import tls
 from injector.reload import ConfigFiles, ConfigReloader, load_state
 from injector.webhook import WebhookState, create_app
@@ -65,14 +66,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("POD_NAMESPACE", ""),
         help="our namespace ($POD_NAMESPACE)",
     )
-    add("--service-name", default="sidecar-injector")
-    add("--secret-name", default="sidecar-injector-ca", help="Secret holding the self-managed CA")
+    add("--service-name", default=cert_defaults.SERVICE_NAME)
+    add(
+        "--secret-name",
+        default=cert_defaults.SECRET_NAME,
+        help="Secret holding the self-managed CA",
+    )
     add(
         "--webhook-config-name",
-        default="sidecar-injector",
+        default=cert_defaults.WEBHOOK_CONFIG_NAME,
         help="MutatingWebhookConfiguration name",
     )
-    add("--cluster-domain", default="cluster.local")
+    add("--cluster-domain", default=cert_defaults.CLUSTER_DOMAIN)
     add("--drain-seconds", type=float, default=10.0, help="after SIGTERM keep answering this long")
     add(
         "--shutdown-timeout",

@@ -17,8 +17,7 @@ Semantics kept from the real API server:
   (an empty one means an unconditional update);
 - PATCH ``application/apply-patch+yaml`` (server-side apply, ``fieldManager`` required):
   ``webhooks[]`` merge by ``name``, only the given fields are set; without ``force`` a field
-  owned by another manager with a different value is a 409; ``application/merge-patch+json``
-  is RFC 7386 (lists replaced);
+  owned by another manager with a different value is a 409; other patch types are 415;
 - validation: ``kubernetes.io/tls`` Secrets need ``tls.crt`` and ``tls.key``; data must be
   base64; webhook entries need ``clientConfig``, ``sideEffects``, ``admissionReviewVersions``
   (422 ``Invalid``);
@@ -120,12 +119,11 @@ def webhook_config(name: str, webhook_names: list[str], ca_bundle: bytes = b"") 
     return {"metadata": {"name": name}, "webhooks": hooks}
 
 
-def secret(
-    namespace: str, name: str, data: dict[str, bytes], type_: str = "Opaque"
-) -> dict[str, Any]:
+def secret(namespace: str, name: str, data: dict[str, bytes]) -> dict[str, Any]:
+    """An ``Opaque`` Secret as another client would write it."""
     return {
         "metadata": {"name": name, "namespace": namespace},
-        "type": type_,
+        "type": "Opaque",
         "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
     }
 
@@ -282,10 +280,6 @@ class FakeKube:
                 return 200, self._update(key, _json(body))
             if verb == "patch":
                 return 200, self._patch(key, headers.get("Content-Type", ""), body, query)
-            if verb == "delete":
-                self._require(key)
-                self.delete(resource, name, namespace)
-                return 200, _status(200, "", "deleted", success=True)
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported")
 
     def watch(
@@ -387,8 +381,6 @@ class FakeKube:
     ) -> dict[str, Any]:
         current = self._require(key)
         media = content_type.split(";")[0].strip()
-        if media == "application/merge-patch+json":
-            return self._store(key, _merge_patch(current, _json(body)))
         if media != "application/apply-patch+yaml":
             raise ApiError(
                 415,
@@ -484,7 +476,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._dispatch()
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+    do_POST = do_PUT = do_PATCH = do_GET
 
     def _dispatch(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -549,9 +541,7 @@ def _verb(method: str, name: str, query: dict[str, str]) -> str:
         if query.get("watch") in ("true", "1"):
             return "watch"
         return "get" if name else "list"
-    return {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
-        method, method.lower()
-    )
+    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
 
 
 def _forbidden_message(verb: str, resource: str, namespace: str, name: str) -> str:
@@ -564,12 +554,12 @@ def _forbidden_message(verb: str, resource: str, namespace: str, name: str) -> s
     )
 
 
-def _status(code: int, reason: str, message: str, *, success: bool = False) -> dict[str, Any]:
+def _status(code: int, reason: str, message: str) -> dict[str, Any]:
     return {
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
-        "status": "Success" if success else "Failure",
+        "status": "Failure",
         "message": message,
         "reason": reason,
         "code": code,
@@ -650,18 +640,6 @@ def _deep_merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
             _deep_merge(target[k], v)
         else:
             target[k] = copy.deepcopy(v)
-
-
-def _merge_patch(target: Any, patch: Any) -> Any:
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for k, v in patch.items():
-        if v is None:
-            result.pop(k, None)
-        else:
-            result[k] = _merge_patch(result.get(k), v)
-    return result
 
 
 def _close_quietly(conn: socket.socket) -> None:

@@ -1,4 +1,4 @@
-"""Test helpers: a real uvicorn HTTPS server on loopback and TLS clients for it."""
+"""Test helpers: a real uvicorn HTTPS server on loopback, TLS clients for it, polling."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -38,7 +38,7 @@ def run_server(holder: ServingContext, app: Any = hello_app) -> Iterator[int]:
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
-        ssl_context_factory=holder.uvicorn_factory,
+        ssl_context_factory=lambda _config, _default: holder.base_context(),  # as `serve`
         log_level="warning",
         lifespan="off",
         timeout_keep_alive=30,
@@ -60,8 +60,18 @@ def run_server(holder: ServingContext, app: Any = hello_app) -> Iterator[int]:
 
 
 def client_context(ca_pem: bytes) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cadata=ca_pem.decode())
-    return ctx
+    """A verifying client context trusting exactly the CAs of ``ca_pem`` (a caBundle)."""
+    return ssl.create_default_context(cadata=ca_pem.decode())
+
+
+def wait_for(
+    predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition"
+) -> None:
+    """Poll ``predicate`` until it is truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 def peer_serial(sock: Any) -> int:

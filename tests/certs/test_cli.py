@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from certs import cli
+from certs import cli, generate
 from certs.manager import CertManager
 from certs.tls import ServingContext
 from tests.certs.serving import client_context, get, handshake, https_connection, run_server
@@ -27,7 +27,7 @@ def test_generate_writes_files_that_ssl_and_uvicorn_accept(
     assert stat.S_IMODE((out / "tls.key").stat().st_mode) == 0o600
 
     holder = ServingContext()
-    info = holder.load_files(out / "tls.crt", out / "tls.key")
+    info = holder.load_pem((out / "tls.crt").read_bytes(), (out / "tls.key").read_bytes())
     assert {"localhost", "inj.ns.svc", "inj.example.com"} <= set(info.dns_names)
     assert info.ip_addresses == ("127.0.0.1",)
     assert timedelta(days=1.9) < info.not_after - info.not_before <= timedelta(days=2, minutes=5)
@@ -55,6 +55,40 @@ def test_status_cert_dir_flags_a_leaf_from_another_ca(
     captured = capsys.readouterr()
     assert "ca.crt trusts the leaf: NO" in captured.out
     assert "not signed by a CA in ca.crt" in captured.err
+
+
+def test_generate_takes_the_serve_spelling_of_service(tmp_path: Path) -> None:
+    out = tmp_path / "certs"
+    assert (
+        cli.main(["generate", "--out", str(out), "--service-name", "inj", "--namespace", "ns"]) == 0
+    )
+    leaf = generate.load_cert((out / "tls.crt").read_bytes())
+    assert "inj.ns.svc" in generate.cert_info(leaf).dns_names
+
+
+def test_status_cert_dir_names_expired_cas_and_leaf(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "certs"
+    assert cli.main(["generate", "--out", str(out)]) == 0
+    now = generate.utcnow()
+    old = generate.make_ca(now - timedelta(days=10), timedelta(days=5))
+    (out / "ca.crt").write_bytes((out / "ca.crt").read_bytes() + old.cert_pem)
+    capsys.readouterr()
+    assert cli.main(["status", "--cert-dir", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "ca.crt trusts the leaf: yes" in captured.out  # the leaf itself is fine
+    expired_ca = f"problem: the CA in ca.crt with serial {old.cert.serial_number:x} ("
+    assert expired_ca in captured.err and "has expired" in captured.err
+    assert captured.err.count("problem:") == 1
+
+    leaf = generate.make_leaf(old, now - timedelta(days=9), timedelta(days=1), ["x.svc"])
+    (out / "ca.crt").write_bytes(old.cert_pem)
+    (out / "tls.crt").write_bytes(leaf.cert_pem)
+    assert cli.main(["status", "--cert-dir", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert expired_ca in err
+    assert f"the leaf in tls.crt (serial {leaf.cert.serial_number:x}) has expired" in err
 
 
 @pytest.mark.parametrize(
@@ -122,3 +156,20 @@ def test_status_against_the_cluster(
     err = capsys.readouterr().err
     assert err.startswith("error: forbidden: cannot `get` secrets `injector-webhook-ca`")
     assert err.count("\n") == 1
+
+
+def test_status_takes_serve_spellings_and_reports_a_missing_webhook_configuration(
+    kubeconfig: tuple[FakeKube, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake, path = kubeconfig
+    CertManager(SETTINGS, fake.api_client(), ServingContext()).reconcile_now()
+    base = ["status", "--kubeconfig", str(path), "--namespace", NS]
+    base += ["--secret-name", SETTINGS.secret_name]  # the defaults name nothing in the fake
+    assert cli.main([*base, "--webhook-config-name", "injector"]) == 0
+    assert "trusts the active CA: yes" in capsys.readouterr().out
+
+    fake.delete(MWCS, "injector")
+    assert cli.main([*base, "--webhook-config", "injector"]) == 1
+    captured = capsys.readouterr()
+    assert "CA: serial" in captured.out and "CA(s)" not in captured.out
+    assert captured.err == "problem: MutatingWebhookConfiguration `injector` not found\n"

@@ -24,6 +24,7 @@ from tests.certs.serving import (
     https_connection,
     peer_serial,
     run_server,
+    wait_for,
 )
 from tests.fakekube import MWCS, SECRETS, FakeKube, secret, webhook_config
 
@@ -59,15 +60,6 @@ class FakeClock:
     def advance(self, delta: timedelta) -> None:
         with self._lock:
             self.now += delta
-
-
-def wait_for(
-    predicate: Callable[[], object], timeout: float = 5.0, what: str = "condition"
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 @pytest.fixture

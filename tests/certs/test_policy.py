@@ -17,7 +17,6 @@ def test_ca_rotates_when_less_than_a_third_of_life_is_left() -> None:
     reason = policy.ca_rotation_reason(ca, T0 + timedelta(days=201))
     assert reason is not None and "1/3" in reason
     assert "expired" in (policy.ca_rotation_reason(ca, T0 + timedelta(days=301)) or "")
-    assert policy.ca_needs_rotation(None, T0)
 
 
 def test_leaf_renews_at_two_thirds_of_life_used() -> None:
@@ -25,7 +24,9 @@ def test_leaf_renews_at_two_thirds_of_life_used() -> None:
     leaf = generate.make_leaf(ca, T0, timedelta(days=3) - BACK, ["a.svc"]).cert  # 3-day life
     assert not policy.leaf_needs_renewal(leaf, T0 + timedelta(hours=47))
     assert policy.leaf_needs_renewal(leaf, T0 + timedelta(hours=48, seconds=1))
-    assert policy.leaf_renewal_time(leaf) == leaf.not_valid_before_utc + timedelta(days=2)
+    renew_at = leaf.not_valid_before_utc + timedelta(days=2)  # exactly 2/3 of its life
+    assert not policy.leaf_needs_renewal(leaf, renew_at - timedelta(seconds=1))
+    assert policy.leaf_needs_renewal(leaf, renew_at)
 
 
 def test_merge_bundle_active_first_dedupes_and_prunes_expired() -> None:

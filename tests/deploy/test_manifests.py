@@ -3,6 +3,7 @@ and the contract between the objects and the webhook's command line."""
 
 from __future__ import annotations
 
+import argparse
 import copy
 from importlib import resources
 from pathlib import Path
@@ -12,6 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from injector import server
 from injector.config import load_config
 from injector.reload import ConfigFiles, load_state
 from tests.deploy.util import (
@@ -266,10 +268,7 @@ def test_command_line(installed: Objects) -> None:
 
 
 def test_command_line_is_accepted_by_injector_serve(installed: Objects) -> None:
-    """Parse the Deployment's args with the real `injector serve` parser (webhook package)."""
-    server = pytest.importorskip("injector.server", reason="injector serve not on this branch")
-    import argparse
-
+    """Parse the Deployment's args with the real `injector serve` parser."""
     parser = argparse.ArgumentParser(prog="injector serve")
     server.add_arguments(parser)
     parsed = parser.parse_args(_container(installed)["args"][1:])

@@ -3,16 +3,22 @@ and the fail-open overlay."""
 
 from __future__ import annotations
 
+import argparse
+import base64
 import copy
 import itertools
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from certs.cabundle import WebhookTarget
-from certs.manager import CertSettings
+from certs import cabundle, generate, kube
+from certs.errors import ClusterAccessError
+from injector import server, tls
 from injector.selectors import matches
 from tests.deploy.util import NAMESPACE, SERVICE, WEBHOOK_CONFIG, Objects
+from tests.fakekube import MWCS, SECRETS, FakeKube
 
 DOMAIN = "sidecar-injector.github.io"
 NAMESPACE_HOOK = f"namespace.{DOMAIN}"
@@ -125,13 +131,62 @@ def test_four_entries_with_unique_names_and_a_common_suffix(installed: Objects) 
     assert all(n.endswith(f".{DOMAIN}") for n in names)
 
 
-def test_the_certs_code_reconciles_every_entry(installed: Objects) -> None:
-    """The caBundle reconciler must pick all our entries with the settings `serve` passes."""
-    settings = CertSettings(namespace=NAMESPACE, webhook_config_name=WEBHOOK_CONFIG)
-    target: WebhookTarget = settings.target
+def _served_source(
+    installed: Objects, fake: FakeKube, monkeypatch: pytest.MonkeyPatch
+) -> tls.ManagedSource:
+    """What `injector serve` builds from the Deployment's args, talking to ``fake``."""
+    deployment = installed.one("Deployment")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    namespace = deployment["metadata"]["namespace"]
+    argv = [a.replace("$(POD_NAMESPACE)", namespace) for a in container["args"][1:]]
+    parser = argparse.ArgumentParser()
+    server.add_arguments(parser)
+    monkeypatch.setattr(kube, "make_api_client", lambda kubeconfig=None: fake.api_client())
+    source = server.tls_source(parser.parse_args(argv))
+    assert isinstance(source, tls.ManagedSource)
+    return source
+
+
+def _live_bundles(fake: FakeKube) -> dict[str, bytes]:
+    live = fake.get(MWCS, WEBHOOK_CONFIG)
+    assert live is not None
+    return {
+        h["name"]: base64.b64decode(h["clientConfig"].get("caBundle", "")) for h in live["webhooks"]
+    }
+
+
+def test_serve_fills_the_cabundle_of_every_rendered_entry(
+    installed: Objects, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Deployment's args, through `serve`'s own code, name this MWC and patch all of it."""
     names = [h["name"] for h in _hooks(installed)]
-    assert target.config_name == WEBHOOK_CONFIG
-    assert target.select(names) == names
+    with FakeKube() as fake:
+        fake.put(MWCS, installed.one("MutatingWebhookConfiguration", WEBHOOK_CONFIG))
+        manager = _served_source(installed, fake, monkeypatch).manager
+        manager.reconcile_now()  # NotFoundError if the args named another MWC
+        ca_secret = fake.get(SECRETS, manager.settings.secret_name, NAMESPACE)
+        assert ca_secret is not None
+        ca_crt = base64.b64decode(ca_secret["data"]["ca.crt"])
+        assert _live_bundles(fake) == dict.fromkeys(names, ca_crt)
+        ready, why = manager.ready()
+        assert ready, why
+
+
+def test_webhook_names_limit_the_patched_entries(
+    installed: Objects, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = generate.make_ca(generate.utcnow(), timedelta(days=1)).cert_pem
+    with FakeKube() as fake:
+        fake.put(MWCS, installed.one("MutatingWebhookConfiguration", WEBHOOK_CONFIG))
+        settings = _served_source(installed, fake, monkeypatch).manager.settings
+        api = kube.KubeApi(fake.api_client())
+        ours = (NAMESPACE_HOOK, REV_OBJECT_HOOK)
+        cabundle.reconcile(api, replace(settings, webhook_names=ours).target, bundle)
+        patched = {n for n, b in _live_bundles(fake).items() if b}
+        assert patched == set(ours)
+        with pytest.raises(ClusterAccessError, match="no webhook entry named missing.example"):
+            target = replace(settings, webhook_names=("missing.example",)).target
+            cabundle.reconcile(api, target, bundle)
 
 
 @pytest.mark.parametrize("index", range(4))

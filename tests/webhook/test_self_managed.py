@@ -11,18 +11,16 @@ from __future__ import annotations
 import base64
 import os
 import socket
-import ssl
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
+from tests.certs.serving import client_context, wait_for
 from tests.fakekube import MWCS, SECRETS, FakeKube, webhook_config
 from tests.webhook.conftest import hello_pod, review_of
 
@@ -56,24 +54,10 @@ def _kubeconfig(path: Path, server: str) -> Path:
     return path
 
 
-def _eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def _ca_bundle(kube: FakeKube) -> bytes | None:
     config = kube.get(MWCS, MWC)
     encoded = config["webhooks"][0]["clientConfig"].get("caBundle") if config else None
     return base64.b64decode(encoded) if encoded else None
-
-
-def _trusting(bundle: bytes) -> ssl.SSLContext:
-    return ssl.create_default_context(cadata=bundle.decode())
 
 
 @pytest.fixture
@@ -103,7 +87,7 @@ def _ready(managed: Managed) -> bool:
     if bundle is None:
         return False
     try:
-        with httpx.Client(verify=_trusting(bundle)) as client:
+        with httpx.Client(verify=client_context(bundle)) as client:
             response = client.get(
                 f"{managed.url}/readyz", extensions={"sni_hostname": SERVICE_NAME}
             )
@@ -113,20 +97,20 @@ def _ready(managed: Managed) -> bool:
 
 
 def test_self_managed_serving_end_to_end(managed: Managed) -> None:
-    _eventually(lambda: _ready(managed), 30, "the replica to become ready")
+    wait_for(lambda: _ready(managed), 30, "the replica to become ready")
     secret = managed.kube.get(SECRETS, "sidecar-injector-ca", NS)
     assert secret is not None and secret["type"] == "kubernetes.io/tls"
     bundle = _ca_bundle(managed.kube)
     assert bundle is not None and base64.b64decode(secret["data"]["ca.crt"]) == bundle
 
     review = review_of(hello_pod())
-    with httpx.Client(verify=_trusting(bundle)) as client:
+    with httpx.Client(verify=client_context(bundle)) as client:
         response = client.post(
             f"{managed.url}/inject?timeout=10s",
             json=review,
             extensions={"sni_hostname": SERVICE_NAME},  # verified as the API server does
         )
-    with httpx.Client(verify=_trusting(bundle)) as fresh:  # a new connection, not a pooled one
+    with httpx.Client(verify=client_context(bundle)) as fresh:  # a new connection, not a pooled one
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             fresh.get(f"{managed.url}/healthz", extensions={"sni_hostname": "other.example"})
     answer = response.json()["response"]
@@ -137,4 +121,4 @@ def test_self_managed_serving_end_to_end(managed: Managed) -> None:
     assert clobbered is not None
     clobbered["webhooks"][0]["clientConfig"]["caBundle"] = ""  # a re-applied manifest
     managed.kube.put(MWCS, clobbered)
-    _eventually(lambda: _ca_bundle(managed.kube) == bundle, 15, "the caBundle to be repaired")
+    wait_for(lambda: _ca_bundle(managed.kube) == bundle, 15, "the caBundle to be repaired")
