@@ -33,7 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return certs_main(args_list[1:])
     parser = _parser()
     args = parser.parse_args(args_list)
-    logs.configure(args.log_level, getattr(args, "log_format", "text"))
+    level = args.log_level or ("info" if args.command == "serve" else "warning")
+    logs.configure(level, getattr(args, "log_format", "text"))
     try:
         code: int = args.handler(args)
     except InjectorError as exc:
@@ -56,7 +57,10 @@ def _parser() -> argparse.ArgumentParser:
         "admission webhook (serve), and its certificates (certs).",
     )
     parser.add_argument(
-        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        default=None,
+        choices=["debug", "info", "warning", "error"],
+        help="default: warning (info for serve)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     inject = commands.add_parser("inject", help="inject the sidecar into workloads in a manifest")

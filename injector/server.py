@@ -2,8 +2,9 @@
 
 - TLS from a ``tls.TLSSource`` (cert files, hot-reloaded, or self-managed certs);
   TLS >= 1.2; keep-alive 75 s (apiserver connections are reused).
-- ``TCP_NODELAY`` on every accepted socket: without it back-to-back keep-alive admissions
-  stall ~40 ms each (Nagle vs delayed ACK, real-apiserver-notes).
+- ``TCP_NODELAY`` on every accepted socket (uvloop and asyncio set it on TCP transports; a
+  test guards it): without it back-to-back keep-alive admissions stall ~40 ms each (Nagle vs
+  delayed ACK, real-apiserver-notes).
 - SIGTERM: keep accepting and answering for ``--drain-seconds`` while ``/readyz`` says 503
   (so endpoints drop us) and responses carry ``Connection: close``; then stop listening and
   give in-flight requests ``--shutdown-timeout`` seconds. A second SIGTERM/SIGINT stops now.
@@ -12,12 +13,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import logging
 import os
 import signal
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from certs import defaults as cert_defaults
 from injector import tls
@@ -85,7 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=10.0,
         help="then wait this long for in-flight requests",
     )
-    add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    # No default here: it would overwrite `injector --log-level X serve`; cli.main applies
+    # serve's default (info) when neither position gave one.
+    add("--log-level", default=argparse.SUPPRESS, choices=["debug", "info", "warning", "error"])
     add("--log-format", default="text", choices=["text", "json"])
     native = parser.add_mutually_exclusive_group()
     native.add_argument("--native-sidecars", dest="native", action="store_true", default=None)
@@ -119,7 +119,6 @@ def tune_gc() -> None:
 @dataclass
 class Served:
     server: DrainingServer
-    state: WebhookState
     source: tls.TLSSource
 
 
@@ -143,7 +142,7 @@ def prepare(args: argparse.Namespace) -> Served:
         host=args.host,
         port=args.port,
         ssl_context_factory=lambda _config, _default: source.ssl_context(),
-        http=NoDelayProtocol,
+        http="httptools",
         loop="uvloop",
         lifespan="on",
         access_log=False,
@@ -155,7 +154,7 @@ def prepare(args: argparse.Namespace) -> Served:
     server = DrainingServer(
         config, args.drain_seconds, on_drain=lambda: setattr(state, "draining", True)
     )
-    return Served(server, state, source)
+    return Served(server, source)
 
 
 def tls_source(args: argparse.Namespace) -> tls.TLSSource:
@@ -180,19 +179,6 @@ def tls_source(args: argparse.Namespace) -> tls.TLSSource:
     return tls.FileSource(args.tls_cert_file, args.tls_key_file, args.reload_interval)
 
 
-class NoDelayProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with ``TCP_NODELAY`` set on the accepted socket."""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:  # pragma: no cover - closed already
-                pass
-        super().connection_made(transport)
-
-
 class DrainingServer(uvicorn.Server):
     """``uvicorn.Server`` whose first SIGTERM starts a drain period instead of exiting."""
 
@@ -212,10 +198,6 @@ class DrainingServer(uvicorn.Server):
             self.on_drain()
         else:
             self.should_exit = True
-
-    def start_drain(self) -> None:
-        """What SIGTERM does (for tests running the server off the main thread)."""
-        self.handle_exit(signal.SIGTERM, None)
 
     async def on_tick(self, counter: int) -> bool:
         if self.drain_deadline is not None:

@@ -233,3 +233,21 @@ def test_console_entry_point_runs_as_module(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "registry.istio.io/testing/proxyv2:latest" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "level"),
+    [
+        (["--log-level", "debug", "serve"], "debug"),
+        (["serve", "--log-level", "error"], "error"),
+        (["serve"], None),
+        (["--log-level", "info", "inject", "-f", "x"], "info"),
+        (["inject", "-f", "x"], None),
+    ],
+)
+def test_log_level_is_honoured_before_or_after_the_command(
+    argv: list[str], level: str | None
+) -> None:
+    from injector.cli import _parser
+
+    assert _parser().parse_args(argv).log_level == level
