@@ -34,6 +34,26 @@ MERGE_KEYS: dict[str, str] = {
 }
 
 
+# One-of fields (Kubernetes validates that exactly one is set): when the patch sets one of
+# them, the others go, or merging a user's `exec` probe over our `httpGet` one would leave both
+# and the API server would reject the pod. Volumes are one-of over every source (what the API
+# marks retainKeys), written here as ANY_BUT_KEY.
+HANDLERS = frozenset({"exec", "httpGet", "tcpSocket", "grpc", "sleep"})
+ANY_BUT_KEY = frozenset({"*"})
+ONE_OF: dict[str, frozenset[str]] = {
+    "readinessProbe": HANDLERS,
+    "livenessProbe": HANDLERS,
+    "startupProbe": HANDLERS,
+    "postStart": HANDLERS,
+    "preStop": HANDLERS,
+}
+ITEM_ONE_OF: dict[str, frozenset[str]] = {
+    "env": frozenset({"value", "valueFrom"}),
+    "volumes": ANY_BUT_KEY,
+}
+_NONE: frozenset[str] = frozenset()
+
+
 def merge(original: Any, patch: Any) -> Any:
     """Strategic merge of ``patch`` onto ``original`` (a pod, or any part of one)."""
     if isinstance(original, dict) and isinstance(patch, dict):
@@ -41,23 +61,41 @@ def merge(original: Any, patch: Any) -> Any:
     return patch
 
 
-def _merge_maps(original: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+def _merge_maps(
+    original: Mapping[str, Any], patch: Mapping[str, Any], one_of: frozenset[str] = _NONE
+) -> dict[str, Any]:
     result = dict(original)
+    if one_of:
+        _drop_other_members(result, patch, one_of)
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
             continue
         current = result.get(key)
         if isinstance(current, dict) and isinstance(value, dict):
-            result[key] = _merge_maps(current, value)
+            result[key] = _merge_maps(current, value, ONE_OF.get(key, _NONE))
         elif isinstance(current, list) and isinstance(value, list) and key in MERGE_KEYS:
-            result[key] = merge_list(current, value, MERGE_KEYS[key])
+            result[key] = merge_list(current, value, MERGE_KEYS[key], ITEM_ONE_OF.get(key, _NONE))
         else:
             result[key] = value
     return result
 
 
-def merge_list(original: list[Any], patch: list[Any], key: str) -> list[Any]:
+def _drop_other_members(
+    result: dict[str, Any], patch: Mapping[str, Any], one_of: frozenset[str]
+) -> None:
+    if one_of is ANY_BUT_KEY:
+        members, chosen = set(result) - {"name"}, set(patch) - {"name"}
+    else:
+        members, chosen = set(one_of & result.keys()), set(one_of & patch.keys())
+    if chosen:
+        for member in members - chosen:
+            del result[member]
+
+
+def merge_list(
+    original: list[Any], patch: list[Any], key: str, one_of: frozenset[str] = _NONE
+) -> list[Any]:
     """Merge two lists of objects by ``key``, ordered as Kubernetes orders them.
 
     Patch items (merged with the original item of the same key, if any) keep the patch's
@@ -79,7 +117,7 @@ def merge_list(original: list[Any], patch: list[Any], key: str) -> list[Any]:
             continue
         seen.add(item_key)
         if item_key in position:
-            right.append(_merge_maps(original[position[item_key]], item))
+            right.append(_merge_maps(original[position[item_key]], item, one_of))
             right_pos.append(position[item_key])
         else:
             right.append(item)

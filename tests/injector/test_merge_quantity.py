@@ -74,3 +74,37 @@ def test_invalid_quantities(bad: str) -> None:
 def test_quantity_values() -> None:
     assert quantity.parse("1Ki") == Decimal(1024)
     assert quantity.parse("250m") == Decimal("0.25")
+
+
+def test_one_of_fields_take_the_patch_member_only() -> None:
+    ours = {
+        "containers": [
+            {"name": "p", "readinessProbe": {"httpGet": {"port": 15021}, "periodSeconds": 15}}
+        ]
+    }
+    user = {"containers": [{"name": "p", "readinessProbe": {"exec": {"command": ["true"]}}}]}
+    probe = merge(ours, user)["containers"][0]["readinessProbe"]
+    assert probe == {"exec": {"command": ["true"]}, "periodSeconds": 15}
+    env = merge(
+        {"env": [{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "a"}}}]},
+        {"env": [{"name": "X", "value": "1"}]},
+    )
+    assert env["env"] == [{"name": "X", "value": "1"}]
+    volumes = merge(
+        {"volumes": [{"name": "v", "emptyDir": {}}]},
+        {"volumes": [{"name": "v", "secret": {"secretName": "s"}}]},
+    )
+    assert volumes["volumes"] == [{"name": "v", "secret": {"secretName": "s"}}]
+
+
+def test_one_of_fields_keep_the_member_a_patch_does_not_name() -> None:
+    original = {
+        "volumes": [{"name": "v", "emptyDir": {}}],
+        "livenessProbe": {"tcpSocket": {"port": 1}},
+    }
+    merged = merge(original, {"volumes": [{"name": "v"}], "livenessProbe": {"periodSeconds": 3}})
+    assert merged["volumes"] == [{"name": "v", "emptyDir": {}}]
+    assert merged["livenessProbe"] == {"tcpSocket": {"port": 1}, "periodSeconds": 3}
+    assert merge({"emptyDir": {}}, {"emptyDir": {"medium": "Memory"}}) == {
+        "emptyDir": {"medium": "Memory"}
+    }

@@ -53,8 +53,11 @@ probe = st.one_of(
     st.builds(lambda p: {"httpGet": {"port": p, "path": "/h"}}, ports),
     st.builds(lambda p: {"tcpSocket": {"port": p}}, ports),
     st.builds(lambda p: {"grpc": {"port": p}}, st.integers(1, 65535)),
-    st.just({"exec": {"command": ["true"]}}),
+    # builds, not just: every draw a fresh object. Decoded JSON never shares objects, and a
+    # shared one would let jsonpatch's in-place edits of one probe change another.
+    st.builds(lambda: {"exec": {"command": ["true"]}}),
 )
+HANDLERS = {"exec", "httpGet", "tcpSocket", "grpc", "sleep"}
 
 
 @st.composite
@@ -121,3 +124,14 @@ def test_injection_properties(pod: dict[str, Any]) -> None:
     again = INJECTOR.inject(result, InjectionParams(namespace="apps"))
     assert again.injected and again.patch == [], "re-injection must be a no-op"  # type: ignore[union-attr]
     validate_object(as_pod(result))
+    _check_one_handler(result)
+
+
+def _check_one_handler(pod: dict[str, Any]) -> None:
+    """What the OpenAPI schema cannot say: a probe or hook has exactly one handler."""
+    for field in ("containers", "initContainers"):
+        for container in pod["spec"].get(field) or []:
+            probes = [container.get(f) for f in ("readinessProbe", "livenessProbe", "startupProbe")]
+            hooks = list((container.get("lifecycle") or {}).values())
+            for handler in [p for p in probes + hooks if p]:
+                assert len(HANDLERS & handler.keys()) == 1, (container["name"], handler)
