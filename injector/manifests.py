@@ -8,6 +8,7 @@ quoting and indentation of everything we did not change are kept.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import re
@@ -107,6 +108,8 @@ def _document(
         raise ManifestError(
             f"document {index}: expected a Kubernetes object (a mapping), got {_type_name(data)}"
         )
+    if inject:
+        _unshare(data, {id(data)})
     changed = _object(data, index, injector, reports, inject)
     if not changed:
         return body
@@ -149,6 +152,24 @@ def _object(obj: Any, index: str, injector: Injector, reports: list[Report], inj
     jsonpatch.apply_patch(template, outcome.patch, in_place=True)  # type: ignore[union-attr]
     _block_style_for_new_content(template)
     return True
+
+
+def _unshare(node: Any, seen: set[int]) -> None:
+    """Give every place its own copy of a node that YAML aliases share.
+
+    ``labels: *labels`` makes the pod labels and the selector one object, and a JSON Patch
+    applied to one would change both. Copies are written out in full; the first place
+    keeps the node (and its anchor, if still referenced). The round-trip loader never
+    builds cycles (a self-reference loads as null), so the walk ends.
+    """
+    items = node.items() if isinstance(node, Mapping) else enumerate(node)
+    for key, child in list(items):
+        if not isinstance(child, dict | list):
+            continue
+        if id(child) in seen:
+            child = node[key] = copy.deepcopy(child)
+        seen.add(id(child))
+        _unshare(child, seen)
 
 
 def _block_style_for_new_content(node: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -170,6 +171,48 @@ def test_missing_file_and_bad_config_are_one_line_errors(
     config = write(tmp_path, "config.yaml", "templates:\n  sidecar: '{{ .Values.global.hub }}'\n")
     assert main(["inject", "-f", str(ISTIO / "pod.yaml"), "--config", str(config)]) == 1
     assert "looks like an Istio Go template" in capsys.readouterr().err
+
+
+ALIASED = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: &meta
+  name: web
+  labels: &labels {app: web}
+spec:
+  selector:
+    matchLabels: *labels
+  template:
+    metadata:
+      <<: *meta
+    spec:
+      containers:
+      - name: web
+        image: nginx
+        readinessProbe: &probe
+          httpGet: {port: 8080, path: /ready}
+      - name: two
+        image: nginx
+        readinessProbe: *probe
+"""
+
+
+def test_yaml_aliases_are_injected_as_if_expanded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The selector shares the pod labels and two containers share one probe: injecting the
+    # template must change neither the selector nor one container through the other.
+    expanded = json.dumps(yaml.safe_load(ALIASED))  # JSON is YAML without aliases
+    outputs = []
+    for name, text in (("aliased.yaml", ALIASED), ("expanded.yaml", expanded)):
+        assert main(["inject", "-f", str(write(tmp_path, name, text))]) == 0
+        outputs.append(yaml.safe_load(capsys.readouterr().out))
+    aliased, plain = outputs
+    assert aliased == plain
+    assert aliased["spec"]["selector"] == {"matchLabels": {"app": "web"}}
+    containers = aliased["spec"]["template"]["spec"]["containers"]
+    paths = [c["readinessProbe"]["httpGet"]["path"] for c in containers[:2]]
+    assert paths == ["/app-health/web/readyz", "/app-health/two/readyz"]
 
 
 def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
