@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.webhook.conftest import free_port, make_certs  # noqa: E402
+from tests.webhook.conftest import free_port, make_certs, serve_command  # noqa: E402
 
 TESTDATA = ROOT / "tests" / "testdata" / "webhook"
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
@@ -57,23 +57,8 @@ end
 def start_server(certs_dir: Path, caches: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "INJECTOR_BENCH_FLOOR": "1", **caches}
-    command = [
-        sys.executable,
-        "-m",
-        "injector",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    command += [
-        "--tls-cert-file",
-        str(certs_dir / "tls.crt"),
-        "--tls-key-file",
-        str(certs_dir / "tls.key"),
-    ]
-    command += ["--log-level", "warning", "--drain-seconds", "0"]
+    quiet = ("--log-level", "warning", "--drain-seconds", "0")
+    command = serve_command(port, certs_dir / "tls.crt", certs_dir / "tls.key", *quiet)
     process = subprocess.Popen(command, env=env, cwd=ROOT)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

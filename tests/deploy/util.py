@@ -132,19 +132,16 @@ def parse_dockerfile(path: Path) -> list[Stage]:
 
 
 def labels(stage: Stage) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for args in stage.all("LABEL"):
-        for key, value in re.findall(r'([\w.\-]+)="([^"]*)"', args):
-            found[key] = value
-    return found
+    return _assignments(stage, "LABEL", r'([\w.\-]+)="([^"]*)"')
 
 
 def env(stage: Stage) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for args in stage.all("ENV"):
-        for key, value in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)=(\S+)", args):
-            found[key] = value
-    return found
+    return _assignments(stage, "ENV", r"([A-Za-z_][A-Za-z0-9_]*)=(\S+)")
+
+
+def _assignments(stage: Stage, op: str, pattern: str) -> dict[str, str]:
+    """``key=value`` pairs of every ``op`` instruction of ``stage``; later ones win."""
+    return {key: value for args in stage.all(op) for key, value in re.findall(pattern, args)}
 
 
 def image_of(dockerfile: Path) -> str:

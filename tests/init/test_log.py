@@ -78,14 +78,7 @@ def test_unconfigured_goes_through_logging(caplog: pytest.LogCaptureFixture) -> 
 
 def test_command_line_does_not_import_logging() -> None:
     code = "import sys, init.cli as c; c.main(['--dry-run']); print('logging' in sys.modules)"
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=True,
-    )
-    assert done.stdout.splitlines()[-1] == "False"
+    assert python_stdout(code).splitlines()[-1] == "False"
 
 
 def test_is_enabled_for_follows_the_sink_level() -> None:
@@ -110,11 +103,12 @@ def test_is_enabled_for_without_logging_is_warning_and_up() -> None:
         "import sys; from init import log; x = log.get_logger('init.x'); "
         "print(x.isEnabledFor(log.INFO), x.isEnabledFor(log.WARNING), 'logging' in sys.modules)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=True,
-    )
-    assert done.stdout.split() == ["False", "True", "False"]
+    assert python_stdout(code).split() == ["False", "True", "False"]
+
+
+def python_stdout(code: str) -> str:
+    """stdout of ``python -c code`` in a fresh interpreter (nothing imported yet)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout

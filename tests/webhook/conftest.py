@@ -14,6 +14,7 @@ import ipaddress
 import json
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -153,6 +154,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def serve_command(port: int, cert: Path, key: str | Path, *extra: str) -> list[str]:
+    """argv of ``injector serve`` on 127.0.0.1:``port`` with the given serving cert."""
+    return [
+        *(sys.executable, "-m", "injector", "serve", "--host", "127.0.0.1", "--port", str(port)),
+        *("--tls-cert-file", str(cert), "--tls-key-file", str(key), *extra),
+    ]
 
 
 def client_context(ca: Path) -> ssl.SSLContext:

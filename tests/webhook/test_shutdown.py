@@ -12,23 +12,20 @@ from pathlib import Path
 
 import httpx
 
-from tests.webhook.conftest import Certs, client_context, free_port, hello_pod, review_of
+from tests.webhook.conftest import (
+    Certs,
+    client_context,
+    free_port,
+    hello_pod,
+    review_of,
+    serve_command,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def start(certs: Certs, port: int, *extra: str) -> subprocess.Popen[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "injector",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    command += ["--tls-cert-file", str(certs.cert), "--tls-key-file", str(certs.key), *extra]
+    command = serve_command(port, certs.cert, certs.key, *extra)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
 
