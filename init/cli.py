@@ -96,7 +96,12 @@ def _apply(capture: CaptureConfig, options: RunOptions, plans: tuple[Plan, ...])
     from init import apply, detect  # not needed by --dry-run
 
     backend = detect.choose_backend(options, capture.families)
-    outcome = apply.run(backend, plans, options)
+    if not options.cleanup_only:
+        backend.prepare(plans)  # python-iptables: workers build the rules while apply reads
+    try:
+        outcome = apply.run(backend, plans, options)
+    finally:
+        backend.close()
     logger.info("%s with %s", outcome.action, backend.name)
     if options.cleanup_only:
         return

@@ -133,6 +133,12 @@ class RestoreBackend:
         self.binaries = Binaries(variant)
         self.name = f"iptables-{variant}-restore"
 
+    def prepare(self, plans: tuple[Plan, ...]) -> None:
+        """Nothing to start ahead: one ``iptables-restore`` call does all the work."""
+
+    def close(self) -> None:
+        """Nothing to stop (see :meth:`prepare`)."""
+
     def save(self, family: Family) -> str:
         return self.binaries.save(family)
 

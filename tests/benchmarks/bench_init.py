@@ -10,7 +10,8 @@ The command measured is the injected init container's (``istio-iptables -p 15001
 logging to stderr, IPv6 auto-detected). The ``init`` package's bytecode is compiled first, as
 ``pip install`` does for the image; one row shows the cost without it. ``--baseline DIR``
 adds rows for another copy of the ``init`` package (e.g. ``git archive <rev> init | tar -x -C
-DIR``) measured in the same run. A breakdown of one in-process run follows.
+DIR``) measured in the same run. A timeline of the default run's phases (main process and
+python-iptables worker) follows.
 """
 
 from __future__ import annotations
@@ -40,41 +41,54 @@ CLONE_NEWNET = 0x40000000
 TARGET = "sidecar-init (default: auto -> iptc)"
 
 BREAKDOWN = r"""
-import sys, time
-start = time.perf_counter()
-import init.cli as cli
-from init import apply, detect
-imported = time.perf_counter()
-spans = {}
-def timed(owner, name, label):
+import importlib.machinery, os, sys, time
+T0, PARENT = time.perf_counter(), os.getpid()
+WRAP = {  # module -> functions whose spans are reported, in whichever process runs them
+    "init.flags": ("parse_flags",),
+    "init.config": ("build_config",),
+    "init.plan": ("build_plans",),
+    "init.detect": ("choose_backend",),
+    "init.apply": ("run",),
+    "init.restore_backend": ("RestoreBackend.save",),
+    "init.iptc_backend": ("_Worker.__init__", "_Worker.commit"),
+    "init.iptc_loader": ("import_iptc",),
+    "init.iptc_apply": ("build", "commit"),
+}
+def report(label, start):
+    role = "main" if os.getpid() == PARENT else "worker"
+    end = time.perf_counter()
+    os.write(1, f"{role}: {label}\t{1000 * (start - T0):.2f}\t{1000 * (end - T0):.2f}\n".encode())
+def wrap(module, path):
+    owner_name, _, name = path.rpartition(".")
+    owner = getattr(module, owner_name) if owner_name else module
     inner = getattr(owner, name)
-    def wrapper(*args, **kwargs):
-        t = time.perf_counter()
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
         try:
             return inner(*args, **kwargs)
         finally:
-            spans[label] = spans.get(label, 0.0) + time.perf_counter() - t
-    setattr(owner, name, wrapper)
-timed(cli, "parse_flags", "parse flags")
-timed(cli, "build_config", "build config")
-timed(cli, "build_plans", "build plans")
-timed(detect, "legacy_table_available", "probe legacy nat")
-timed(apply, "run", "apply.run (save, compare, apply)")
-real_choose = detect.choose_backend
-def choose(*args, **kwargs):
-    backend = real_choose(*args, **kwargs)
-    timed(backend, "save", "  iptables-save")
-    timed(backend, "apply_plan", "  apply_plan")
-    return backend
-detect.choose_backend = choose
-from init import iptc_backend
-timed(iptc_backend, "import_iptc", "    import iptc")
+            report(path, start)
+    setattr(owner, name, timed)
+class Finder:  # wraps the functions as their module is first imported, before anyone binds them
+    @staticmethod
+    def find_spec(fullname, path=None, target=None):
+        if fullname not in WRAP:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        execute = spec.loader.exec_module
+        def exec_module(module):
+            execute(module)
+            for name in WRAP[fullname]:
+                wrap(module, name)
+        spec.loader.exec_module = exec_module
+        return spec
+sys.meta_path.insert(0, Finder)
+start = time.perf_counter()
+import init.cli as cli
+report("import init.cli", start)
+start = time.perf_counter()
 code = cli.main(sys.argv[1:])
-done = time.perf_counter()
-print(f"import init.cli {1000 * (imported - start):.2f}")
-for label, seconds in spans.items():
-    print(f"{label} {1000 * seconds:.2f}")
-print(f"main() total {1000 * (done - imported):.2f}")
+report("main()", start)
 sys.exit(code)
 """
 
@@ -195,16 +209,20 @@ def _methods(
 
 
 def _breakdown(runs: int) -> None:
-    samples: dict[str, list[float]] = {}
+    spans: dict[str, tuple[list[float], list[float]]] = {}
     argv = [sys.executable, "-c", BREAKDOWN, *INJECTED]
     for _ in range(runs):
         *_, output = in_fresh_netns(argv, None, _env(ROOT))
         for line in output.splitlines():
-            label, _, value = line.rpartition(" ")
-            samples.setdefault(label, []).append(float(value))
-    print(f"\nbreakdown of the default run, in process (median ms of {runs}):")
-    for label, values in samples.items():
-        print(f"  {label:38} {statistics.median(values):8.2f}")
+            label, start, end = line.split("\t")
+            starts, ends = spans.setdefault(label, ([], []))
+            starts.append(float(start))
+            ends.append(float(end))
+    print(f"\ntimeline of the default run (median ms of {runs}, from the script's first line):")
+    print(f"  {'span':46} {'start':>7} {'end':>7} {'took':>7}")
+    rows = sorted((statistics.median(s), statistics.median(e), k) for k, (s, e) in spans.items())
+    for start, end, label in rows:
+        print(f"  {label:46} {start:7.2f} {end:7.2f} {end - start:7.2f}")
 
 
 def main() -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from init.config import build_config, parse_duration
 from init.errors import ConfigError
-from init.flags import FLAGS, parse_flags
+from init.flags import FLAGS, _build_parser, fast_parse, parse_flags
 
 
 def _config(argv: list[str], env: dict[str, str] | None = None, ipv6: bool = False):  # type: ignore[no-untyped-def]
@@ -177,3 +181,46 @@ def test_help_width_is_argparse_default(monkeypatch: pytest.MonkeyPatch, columns
     ours = _build_parser()._get_formatter()
     default = argparse.HelpFormatter("sidecar-init")
     assert (ours._width, ours._max_help_position) == (default._width, default._max_help_position)
+
+
+_OPTIONS = sorted({f"--{s.long}" for s in FLAGS} | {f"-{s.short}" for s in FLAGS if s.short})
+_WORDS = st.one_of(
+    st.sampled_from(_OPTIONS),
+    st.builds(
+        lambda o, v: f"{o}={v}", st.sampled_from(_OPTIONS), st.sampled_from(["", "1", "a=b"])
+    ),
+    st.builds(
+        lambda o, v: o + v,
+        st.sampled_from(["-p", "-n", "-x", "--"]),
+        st.sampled_from(["15", "a=b"]),
+    ),
+    st.sampled_from(["", "15001", "*", "true", "false", "-1", "-", "--", "a b", "-h", "--no-such"]),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_WORDS, max_size=6))
+def test_fast_path_agrees_with_argparse(words: list[str]) -> None:
+    """Whatever the fast path accepts, argparse parses to the same values; it refuses the rest."""
+    fast = fast_parse(words)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # -h prints the help, then exits
+            namespace = _build_parser().parse_args(words)
+        full = {k: v for k, v in vars(namespace).items() if v is not None}
+    except (ConfigError, SystemExit):
+        assert fast is None
+        return
+    if fast is not None:
+        assert fast == full
+
+
+def test_fast_path_takes_the_injected_arguments() -> None:
+    """The injected init container's words never pay for argparse."""
+    from tests.init.rootutil import INJECTED
+
+    assert fast_parse(list(INJECTED[1:])) == {
+        "envoy_port": "15001", "inbound_capture_port": "15006", "proxy_uid": "1337",
+        "istio_inbound_interception_mode": "REDIRECT", "istio_service_cidr": "*",
+        "istio_service_exclude_cidr": "", "istio_inbound_ports": "*",
+        "istio_local_exclude_ports": "15090,15021,15020",
+    }  # fmt: skip
