@@ -8,25 +8,21 @@ library does not need at import time, and sets ``XTABLES_LIBDIR`` when it is mis
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import sys
-from collections.abc import Iterator
 
 from init.errors import BackendUnavailableError
 
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
 if TYPE_CHECKING:
+    from types import ModuleType
     from typing import Any
 
 LIB_DIRS = (
     "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
     "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib", "/lib",
 )  # fmt: skip
-ATTEMPTS = 3
-_PORT_OPTIONS = frozenset({"--dport", "--sport"})
-_SETTERS = {"-p": "protocol", "-s": "src", "-d": "dst", "-i": "in_interface", "-o": "out_interface"}
 
 
 def xtables_libdir() -> str | None:
@@ -63,16 +59,17 @@ def _own_extension(name: str) -> str | None:
     python-iptables finds it only after failing the system directories, the site-packages
     directory and every ``sys.path`` entry under several spellings; it is the same file.
     """
-    import importlib.machinery
+    import sysconfig  # python-iptables imports it too, and reads EXT_SUFFIX
 
-    spec = importlib.machinery.PathFinder.find_spec("iptc")
-    if spec is None or spec.origin is None:
-        return None
-    site = os.path.dirname(os.path.dirname(spec.origin))
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = os.path.join(site, f"lib{name}{suffix}")
-        if os.path.isfile(path):
-            return path
+    suffixes = (sysconfig.get_config_var("EXT_SUFFIX") or ".so", ".abi3.so", ".so")
+    for entry in sys.path:
+        site = entry or os.getcwd()
+        if os.path.isfile(os.path.join(site, "iptc", "__init__.py")):
+            for suffix in suffixes:
+                path = os.path.join(site, f"lib{name}{suffix}")
+                if os.path.isfile(path):
+                    return path
+            return None
     return None
 
 
@@ -102,56 +99,69 @@ def _popen(*args: Any, **kwargs: Any) -> Any:
     return subprocess.Popen(*args, **kwargs)
 
 
-@contextlib.contextmanager
-def _fast_import_environment() -> Iterator[None]:
-    """Answer find_library ourselves and shadow distutils (python-iptables' only use: a path).
-
-    python-iptables only calls ``ctypes.util.find_library`` while it is imported. When
-    ``ctypes.util`` is not loaded yet, a stand-in module holding just our ``find_library``
-    takes its place for the import, which also spares importing ``ctypes.util`` itself (with
-    ``shutil``, ``tempfile`` and ``random``); else its ``find_library`` is patched meanwhile.
-    Likewise a stand-in ``subprocess`` whose ``Popen`` imports the real one when called spares
-    importing subprocess and threading.
-    """
-    import ctypes
-    import sysconfig
+def _module(name: str, **attributes: object) -> ModuleType:
     import types
 
-    stub = types.ModuleType("distutils")
-    stub_sysconfig = types.ModuleType("distutils.sysconfig")
-    setattr(stub_sysconfig, "get_python_lib", lambda *a, **k: sysconfig.get_path("purelib"))  # noqa: B010
-    setattr(stub, "sysconfig", stub_sysconfig)  # noqa: B010
-    shadow = "distutils" not in sys.modules
-    if shadow:
-        sys.modules["distutils"], sys.modules["distutils.sysconfig"] = stub, stub_sysconfig
-    lazy_subprocess = "subprocess" not in sys.modules
-    if lazy_subprocess:  # python-iptables binds Popen and PIPE; it calls Popen only for modprobe
-        stand_in = types.ModuleType("subprocess")
-        setattr(stand_in, "PIPE", -1)  # noqa: B010  (subprocess.PIPE)
-        setattr(stand_in, "Popen", _popen)  # noqa: B010
-        sys.modules["subprocess"] = stand_in
-    real_util = sys.modules.get("ctypes.util")
-    original = getattr(real_util, "find_library", None)
-    if real_util is None:
-        util = types.ModuleType("ctypes.util")
-        setattr(util, "find_library", _find_library)  # noqa: B010
-        sys.modules["ctypes.util"] = util
-        setattr(ctypes, "util", util)  # noqa: B010
-    else:
-        setattr(real_util, "find_library", _find_library)  # noqa: B010
-    try:
-        yield
-    finally:
-        if real_util is None:
-            sys.modules.pop("ctypes.util", None)
-            delattr(ctypes, "util")
+    module = types.ModuleType(name)
+    module.__dict__.update(attributes)
+    return module
+
+
+def _stand_ins() -> dict[str, ModuleType]:
+    """Modules python-iptables imports but, while it is imported, barely uses.
+
+    - ``ctypes.util``: only ``find_library``, answered by :func:`_find_library`; the real
+      module would run ldconfig and gcc (and import shutil, tempfile and random);
+    - ``distutils.sysconfig``: only ``get_python_lib``, a path;
+    - ``subprocess``: ``PIPE`` and ``Popen``, called only to run modprobe; ours imports the
+      real module (and threading) when called;
+    - ``socket``: functions and constants, which ``_socket`` has without ``socket.py``'s
+      enum classes and ``selectors``.
+    """
+    import _socket
+    import sysconfig
+
+    def get_python_lib(*_args: object, **_kwargs: object) -> str:
+        return sysconfig.get_path("purelib")
+
+    sysconfig_stand_in = _module("distutils.sysconfig", get_python_lib=get_python_lib)
+    names = {k: v for k, v in vars(_socket).items() if not k.startswith("__")}
+    return {
+        "ctypes.util": _module("ctypes.util", find_library=_find_library),
+        "distutils": _module("distutils", sysconfig=sysconfig_stand_in),
+        "distutils.sysconfig": sysconfig_stand_in,
+        "subprocess": _module("subprocess", PIPE=-1, Popen=_popen),
+        "socket": _module("socket", **names),
+    }
+
+
+class _ImportShims:
+    """While python-iptables is imported: the stand-ins of :func:`_stand_ins` for modules not
+    loaded yet (removed afterwards; python-iptables keeps its references), and our
+    ``find_library`` patched into ``ctypes.util`` if that is loaded already."""
+
+    def __enter__(self) -> None:
+        import ctypes
+
+        self.installed = {n: m for n, m in _stand_ins().items() if n not in sys.modules}
+        sys.modules.update(self.installed)
+        self.util = sys.modules["ctypes.util"]
+        self.original = getattr(self.util, "find_library", None)
+        self.util.find_library = _find_library  # type: ignore[attr-defined]
+        self.attribute = getattr(ctypes, "util", None)
+        ctypes.util = self.util  # type: ignore[attr-defined]
+
+    def __exit__(self, *_exc: object) -> None:
+        import ctypes
+
+        for name, module in self.installed.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+        self.util.find_library = self.original  # type: ignore[attr-defined]
+        if self.attribute is None:
+            del ctypes.util  # type: ignore[attr-defined]
         else:
-            setattr(real_util, "find_library", original)  # noqa: B010
-        if lazy_subprocess and sys.modules.get("subprocess") is stand_in:
-            del sys.modules["subprocess"]
-        if shadow:
-            sys.modules.pop("distutils", None)
-            sys.modules.pop("distutils.sysconfig", None)
+            ctypes.util = self.attribute  # type: ignore[attr-defined]
 
 
 def import_iptc() -> Any:
@@ -167,7 +177,7 @@ def import_iptc() -> Any:
             )
         os.environ["XTABLES_LIBDIR"] = libdir
     try:
-        with _fast_import_environment():
+        with _ImportShims():
             import iptc
     except Exception as exc:  # ImportError, OSError, XTablesError: the library cannot load
         raise BackendUnavailableError(f"python-iptables cannot load: {exc}") from exc
