@@ -93,12 +93,16 @@ def _log_plans(plans: tuple[Plan, ...]) -> None:
 
 
 def _apply(capture: CaptureConfig, options: RunOptions, plans: tuple[Plan, ...]) -> None:
-    from init import apply, detect  # not needed by --dry-run
+    from init import detect  # not needed by --dry-run
 
-    backend = detect.choose_backend(options, capture.families)
-    if not options.cleanup_only:
-        backend.prepare(plans)  # python-iptables: workers build the rules while apply reads
+    # python-iptables: its workers start building the rules now (nothing to build for a
+    # cleanup), while the rest of the run probes the kernel and reads the tables.
+    backend = detect.choose_backend(
+        options, capture.families, () if options.cleanup_only else plans
+    )
     try:
+        from init import apply
+
         outcome = apply.run(backend, plans, options)
     finally:
         backend.close()

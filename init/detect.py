@@ -16,6 +16,7 @@ TYPE_CHECKING = False  # typing's own flag would cost importing typing
 if TYPE_CHECKING:
     from init.config import Binary, Family, RunOptions
     from init.iptc_backend import IptcBackend
+    from init.plan import Plan
     from init.restore_backend import RestoreBackend
 
 logger = log.get_logger(__name__)
@@ -71,21 +72,46 @@ def _variant(binary: Binary, families: tuple[Family, ...]) -> str:
 
 
 def choose_backend(
-    options: RunOptions, families: tuple[Family, ...]
+    options: RunOptions, families: tuple[Family, ...], plans: tuple[Plan, ...] = ()
 ) -> IptcBackend | RestoreBackend:
-    """The backend to use, per --backend and --force-iptables-binary, or by probing."""
+    """The backend to use, per --backend and --force-iptables-binary, or by probing.
+
+    When python-iptables may be chosen, its workers for ``plans`` are forked before the
+    probe, so their import overlaps it; if the probe rules python-iptables out (an nf_tables
+    only kernel), they are stopped before touching anything.
+    """
+    iptc: IptcBackend | None = None
+    if options.backend != "restore" and options.binary != "nft" and plans:
+        from init.iptc_backend import IptcBackend
+
+        iptc = IptcBackend()
+        iptc.prepare(plans)
+    try:
+        backend = _choose(options, families, iptc)
+    except BaseException:
+        if iptc is not None:
+            iptc.close()
+        raise
+    if iptc is not None and backend is not iptc:
+        iptc.close()
+    logger.debug("backend: %s", backend.name)
+    return backend
+
+
+def _choose(
+    options: RunOptions, families: tuple[Family, ...], iptc: IptcBackend | None
+) -> IptcBackend | RestoreBackend:
     variant = _variant(options.binary, families)
     if options.backend == "iptc" and variant == "nft":
         raise BackendUnavailableError("--backend iptc needs legacy iptables; it cannot drive nft")
+    if variant == "legacy" and options.backend != "restore":
+        if iptc is None:
+            from init.iptc_backend import IptcBackend
+
+            iptc = IptcBackend()
+        return iptc
     from init.restore_backend import RestoreBackend
 
-    backend: IptcBackend | RestoreBackend
-    if variant == "legacy" and options.backend != "restore":
-        from init.iptc_backend import IptcBackend
-
-        backend = IptcBackend()
-    else:
-        backend = RestoreBackend("legacy" if variant == "legacy" else "nft")
-        backend.binaries.check(families)
-    logger.debug("backend: %s", backend.name)
+    backend = RestoreBackend("legacy" if variant == "legacy" else "nft")
+    backend.binaries.check(families)
     return backend
