@@ -178,8 +178,9 @@ def _commit_table(iptc: Any, family: Family, batch: Batch) -> None:
                 if _errno(exc) != errno.EAGAIN or attempt == ATTEMPTS:
                     raise ApplyError(f"IPv{family} {handle.name}: commit failed: {exc}") from exc
                 logger.info("IPv%d %s changed under us (EAGAIN); retrying", family, handle.name)
-    finally:
+    except BaseException:
         handle.refresh()  # drop whatever was staged and not committed
+        raise
 
 
 def _errno(exc: Exception) -> int | None:

@@ -133,11 +133,8 @@ class RestoreBackend:
         self.binaries = Binaries(variant)
         self.name = f"iptables-{variant}-restore"
 
-    def prepare(self, plans: tuple[Plan, ...]) -> None:
-        """Nothing to start ahead: one ``iptables-restore`` call does all the work."""
-
     def close(self) -> None:
-        """Nothing to stop (see :meth:`prepare`)."""
+        """Nothing to stop: one ``iptables-restore`` call per family does all the work."""
 
     def save(self, family: Family) -> str:
         return self.binaries.save(family)
