@@ -1,3 +1,3 @@
-from init.cli import main
+from init.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -19,7 +19,7 @@ from init.render import to_restore_text
 
 TYPE_CHECKING = False  # typing's own flag would cost importing typing
 if TYPE_CHECKING:
-    from typing import TextIO
+    from typing import NoReturn, TextIO
 
 logger = log.get_logger("init")
 
@@ -146,3 +146,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sidecar-init: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def entry() -> NoReturn:
+    """The ``sidecar-init`` program (console script, ``python -m init``): :func:`main`, then exit.
+
+    It exits at once, skipping the interpreter's orderly shutdown, which tears down every
+    loaded module one by one: several milliseconds of the init container's start (about 8 ms
+    on the benchmark machine) for a process that is done. Output is flushed first; log
+    records were flushed as they were written; the kernel reclaims the rest.
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed or broken stream: nothing left to lose
+            pass
+    os._exit(code)

@@ -163,17 +163,24 @@ def _without_bytecode(scratch: Path) -> dict[str, str]:
 CONSOLE_SCRIPT = """\
 import re
 import sys
-from init.cli import main
+from {module} import {function}
 if __name__ == "__main__":
     sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
-    sys.exit(main())
+    sys.exit({function}())
 """
 
 
-def _console_script(scratch: Path) -> Path:
-    """The ``sidecar-init`` script pip installs (the init image's ENTRYPOINT), verbatim."""
-    path = scratch / "sidecar-init"
-    path.write_text(CONSOLE_SCRIPT)
+def _console_script(scratch: Path, root: Path = ROOT) -> Path:
+    """The ``sidecar-init`` script pip installs (the init image's ENTRYPOINT), verbatim, for
+    the ``init`` package under ``root`` (a baseline older than ``entry`` gets ``main``)."""
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, function = scripts["sidecar-init"].partition(":")
+    if f"def {function}(" not in (root / "init" / "cli.py").read_text():
+        function = "main"
+    path = scratch / f"sidecar-init-{abs(hash(root))}"
+    path.write_text(CONSOLE_SCRIPT.format(module=module, function=function))
     return path
 
 
@@ -199,9 +206,10 @@ def _methods(
     }  # fmt: skip
     if baseline is not None:
         base_env = _env(baseline)
-        methods["baseline: sidecar-init (default)"] = (init, None, base_env)
+        base = [sys.executable, str(_console_script(scratch, baseline)), *INJECTED]
+        methods["baseline: sidecar-init (default)"] = (base, None, base_env)
         methods["baseline: sidecar-init --backend restore"] = (
-            [*init, "--backend", "restore"],
+            [*base, "--backend", "restore"],
             None,
             base_env,
         )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,9 @@ from hypothesis import strategies as st
 from init.config import build_config, parse_duration
 from init.errors import ConfigError
 from init.flags import FLAGS, _build_parser, fast_parse, parse_flags
+from init.plan import build_plan
+from init.render import to_restore_text
+from tests.init.rootutil import INJECTED, ROOT
 
 
 def _config(argv: list[str], env: dict[str, str] | None = None, ipv6: bool = False):  # type: ignore[no-untyped-def]
@@ -216,11 +222,28 @@ def test_fast_path_agrees_with_argparse(words: list[str]) -> None:
 
 def test_fast_path_takes_the_injected_arguments() -> None:
     """The injected init container's words never pay for argparse."""
-    from tests.init.rootutil import INJECTED
-
     assert fast_parse(list(INJECTED[1:])) == {
         "envoy_port": "15001", "inbound_capture_port": "15006", "proxy_uid": "1337",
         "istio_inbound_interception_mode": "REDIRECT", "istio_service_cidr": "*",
         "istio_service_exclude_cidr": "", "istio_inbound_ports": "*",
         "istio_local_exclude_ports": "15090,15021,15020",
     }  # fmt: skip
+
+
+def test_entry_exits_at_once_with_output_flushed_and_the_exit_code(tmp_path: Path) -> None:
+    """``python -m init`` (the console script's ``entry``) skips interpreter shutdown: the
+    dry-run text must still reach a fully buffered file whole, and codes must survive."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = tmp_path / "out.txt"
+    with out.open("w") as handle:
+        done = subprocess.run(
+            [sys.executable, "-m", "init", *INJECTED, "--ipv6", "off", "--dry-run"],
+            stdout=handle, stderr=subprocess.PIPE, text=True, env=env, check=False,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    expected = to_restore_text(build_plan(_config([*INJECTED[1:], "--ipv6", "off"])[0], 4))
+    assert out.read_text() == expected
+    bad = subprocess.run(
+        [sys.executable, "-m", "init", "-p", "0"], capture_output=True, text=True, env=env
+    )
+    assert bad.returncode == 2 and "--envoy-port='0'" in bad.stderr
