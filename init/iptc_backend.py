@@ -4,9 +4,10 @@ Each IP family is applied by its own forked worker process, for two reasons: pyt
 cannot load an extension shared by both families (``libxt_REDIRECT``) for IPv6 once IPv4
 loaded it in the same process, and a crash inside libiptc or an extension must not take the
 caller, who rolls back, with it. :meth:`IptcBackend.prepare` forks the workers as soon as the
-plans and the backend are known: each imports python-iptables and builds its rules
-(:func:`init.iptc_apply.build`), which is most of this backend's cost, while the caller reads
-and compares the current state; then it waits. :meth:`IptcBackend.apply_plan` tells a worker
+plans are known (:func:`init.detect.choose_backend` calls it before probing the kernel): each
+imports python-iptables and builds its rules (:func:`init.iptc_apply.build`), which is most of
+this backend's cost, while the caller probes the kernel and reads and compares the current
+state; then it waits. :meth:`IptcBackend.apply_plan` tells a worker
 to commit and waits for its one-line report. A worker that is not told to commit has touched
 nothing and is stopped by :meth:`IptcBackend.close`. Reading state and rolling back use the
 legacy save/restore programs, which see the same kernel tables.

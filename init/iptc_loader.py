@@ -2,8 +2,9 @@
 
 ``import iptc`` normally shells out to ``ldconfig`` and ``gcc`` through
 ``ctypes.util.find_library`` (about 200 ms); :func:`import_iptc` answers those lookups from
-known library directories instead, shadows the ``distutils`` and ``subprocess`` imports the
-library does not need at import time, and sets ``XTABLES_LIBDIR`` when it is missing.
+known library directories instead, stands in for the ``distutils``, ``subprocess`` and
+``socket`` modules the library barely uses at import time (see :func:`_stand_ins`), and sets
+``XTABLES_LIBDIR`` when it is missing.
 """
 
 from __future__ import annotations

@@ -65,16 +65,20 @@ def _fields(cls: type) -> tuple[tuple[str, ...], dict[str, Any], dict[str, Calla
     return names, defaults, factories
 
 
-def _make_init(cls: type) -> Callable[..., None]:
+def _make_init(
+    qualname: str,
+    names: tuple[str, ...],
+    defaults: dict[str, Any],
+    factories: dict[str, Callable[[], Any]],
+) -> Callable[..., None]:
     """``__init__(self, <fields>)`` with the fields' defaults, as dataclasses generates it.
 
     One closure rather than generated source: compiling a function per class cost about
     0.2 ms each at import, more than all instances of these records take to build.
     """
-    names, defaults, factories = _fields(cls)
     count, position = len(names), {name: i for i, name in enumerate(names)}
     store = object.__setattr__
-    where = f"{cls.__qualname__}.__init__()"
+    where = f"{qualname}.__init__()"
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         if len(args) > count:
@@ -99,13 +103,13 @@ def _make_init(cls: type) -> Callable[..., None]:
                     raise TypeError(f"{where} missing 1 required positional argument: {name!r}")
             store(self, name, value)
 
-    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.__qualname__ = f"{qualname}.__init__"
     return __init__
 
 
 def _build(cls: type, frozen: bool) -> type:
-    names = tuple(cls.__dict__.get("__annotations__", {}))
-    init = _make_init(cls)
+    names, defaults, factories = _fields(cls)
+    init = _make_init(cls.__qualname__, names, defaults, factories)
 
     def __eq__(self: Any, other: object) -> bool:
         if other.__class__ is not self.__class__:
