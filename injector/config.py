@@ -14,7 +14,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import orjson
 
 from injector import documents, selectors, template
@@ -48,7 +47,7 @@ class InjectorConfig:
     policy: str = "enabled"
     native_sidecars: bool = True
     default_templates: tuple[str, ...] = ("sidecar",)
-    templates: Mapping[str, jinja2.Template] = field(default_factory=dict)
+    templates: Mapping[str, template.Compiled] = field(default_factory=dict)
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     never_inject_selector: tuple[Mapping[str, Any], ...] = ()
     always_inject_selector: tuple[Mapping[str, Any], ...] = ()

@@ -122,6 +122,7 @@ def build(pod: Mapping[str, Any], config: InjectorConfig, s: Settings) -> dict[s
         "proxy_uid": s.proxy_uid,
         "proxy_gid": s.proxy_gid,
         "workload": named.as_dict(),
+        "deployment": workload.as_dict(),  # Go templates' .DeploymentMeta: the owner, unnamed
         "app_containers": [c.get("name") for c in containers if c.get("name") != "istio-proxy"],
         "pod_ports_json": pod_ports_json(containers),
         "canonical_name": identity.canonical_name(labels, workload),

@@ -1,4 +1,9 @@
-"""Sidecar templates: Jinja2 text rendered into a partial pod.
+"""Sidecar templates: Jinja2 or Istio's Go syntax, rendered into a partial pod.
+
+Each template is compiled by the engine its syntax asks for (``injector.gotemplate.syntax``:
+a ``# syntax: go`` / ``# syntax: jinja`` first line, else the look of its actions). Go
+templates see Istio's ``SidecarTemplateData`` (see ``injector.gotemplate.data``); the rest of
+this docstring is about Jinja2 templates.
 
 Templates are data (files an operator can edit). Rendering is made safe by construction:
 every ``{{ expression }}`` is emitted as a JSON literal, which is also a valid YAML scalar or
@@ -20,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -29,12 +33,14 @@ import jinja2
 import orjson
 import yaml_rs
 
+from injector import gotemplate
 from injector.errors import ConfigError, InjectionError
+from injector.gotemplate import syntax
 
 logger = logging.getLogger(__name__)
 
 
-_GO_TEMPLATE = re.compile(r"{{-?\s*(?:\.\w|if\s|range\s|end\b|define\s|template\s|with\s)")
+Compiled = jinja2.Template | gotemplate.GoTemplate
 
 
 class Raw(str):
@@ -77,18 +83,20 @@ def _from_json(text: str) -> Any:
 _ENV = _environment()
 
 
-def compile_template(name: str, source: str) -> jinja2.Template:
-    """Compile a template; ``ConfigError`` names it (and spots Istio's Go templates)."""
+def compile_template(name: str, source: str) -> Compiled:
+    """Compile a template with the engine of its syntax; ``ConfigError`` names it."""
+    if syntax.of(source) == "go":
+        try:
+            return gotemplate.compile_template(name, source)
+        except gotemplate.TemplateSyntaxError as exc:
+            raise ConfigError(f"template {name!r} (Go syntax): {exc}") from exc
     try:
         return _ENV.from_string(source)
     except jinja2.TemplateSyntaxError as exc:
-        hint = ""
-        if _GO_TEMPLATE.search(source):
-            hint = " (this looks like an Istio Go template; our templates are Jinja2)"
-        raise ConfigError(f"template {name!r}: line {exc.lineno}: {exc.message}{hint}") from exc
+        raise ConfigError(f"template {name!r}: line {exc.lineno}: {exc.message}") from exc
 
 
-def render(name: str, template: jinja2.Template, context: Mapping[str, Any]) -> dict[str, Any]:
+def render(name: str, template: Compiled, context: Mapping[str, Any]) -> dict[str, Any]:
     """Render ``template`` and parse the result into a partial pod."""
     try:
         text = template.render(context)
@@ -107,6 +115,8 @@ def render(name: str, template: jinja2.Template, context: Mapping[str, Any]) -> 
         return {}
     if not isinstance(result, dict):
         raise InjectionError(f"template {name!r} must render a mapping (a partial pod)")
+    if isinstance(template, gotemplate.GoTemplate):
+        return gotemplate.as_pod(result)
     return result
 
 

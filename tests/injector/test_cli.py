@@ -168,9 +168,9 @@ def test_missing_file_and_bad_config_are_one_line_errors(
     assert (
         "global.proxy.statusPort: expected an integer, got str 'fifteen'" in capsys.readouterr().err
     )
-    config = write(tmp_path, "config.yaml", "templates:\n  sidecar: '{{ .Values.global.hub }}'\n")
+    config = write(tmp_path, "config.yaml", "templates:\n  sidecar: '{{ if .Values }}'\n")
     assert main(["inject", "-f", str(ISTIO / "pod.yaml"), "--config", str(config)]) == 1
-    assert "looks like an Istio Go template" in capsys.readouterr().err
+    assert "sidecar' (Go syntax): template: sidecar:1:4: unexpected EOF" in capsys.readouterr().err
 
 
 ALIASED = """\
