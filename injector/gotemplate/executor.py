@@ -7,6 +7,7 @@ argument; ``and``/``or`` stop at the first deciding argument; variables live unt
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -341,7 +342,12 @@ class Program:
 
             return logic
 
+        arity = _arity_error(name, fn, len(args) + piped)
+
         def call(s: State, d: Any, final: Any) -> Any:
+            if arity:
+                message = f'executing "{tname}" at <{pipe_text}>: {arity}'
+                raise ExecError(tname, line, col, message)
             values = [arg(s, d) for arg in args]
             if piped:
                 values.append(final)
@@ -375,6 +381,25 @@ class Program:
             call = self._call(node, (), False, node.name)
             return lambda s, d: call(s, d, MISSING)
         raise self._syntax(node, f"unexpected {type(node).__name__}")
+
+
+def _arity_error(name: str, fn: Callable[..., Any], count: int) -> str:
+    """Go's message when ``fn`` cannot take ``count`` arguments (raised when the call runs)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return ""
+    kinds = inspect.Parameter
+    positional = [
+        p for p in params if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
+    ]
+    required = sum(1 for p in positional if p.default is p.empty)
+    variadic = any(p.kind is kinds.VAR_POSITIONAL for p in params)
+    if variadic and count < required:
+        return f"wrong number of args for {name}: want at least {required} got {count}"
+    if not variadic and not required <= count <= len(positional):
+        return f"wrong number of args for {name}: want {len(positional)} got {count}"
+    return ""
 
 
 def _describe(node: n.Node) -> str:

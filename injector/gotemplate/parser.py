@@ -21,6 +21,7 @@ class Parser:
         self.i = 0
         self.defines: dict[str, tuple[n.Node, ...]] = {}
         self.loops = 0
+        self.vars = ["$"]  # variables in scope, innermost last (Go checks them when parsing)
 
     # ----- helpers -----
 
@@ -93,12 +94,16 @@ class Parser:
                 raise self.error(head.pos, "{{define}} is only allowed at the top level")
             name = self.template_name("define clause")
             self.expect("close", "define clause")
+            outer, self.vars = self.vars, ["$"]
             self.defines[name] = self.body_until_end(head, "define")
+            self.vars = outer
             return None
         if word == "block":
             name = self.template_name("block clause")
             pipe = self.pipeline("block clause")
+            outer, self.vars = self.vars, ["$"]
             self.defines[name] = self.body_until_end(head, "block")
+            self.vars = outer
             return n.TemplateCall(head.pos, name, pipe)
         raise self.error(head.pos, f"unexpected {{{{{word}}}}}")
 
@@ -116,6 +121,13 @@ class Parser:
         return body
 
     def branch(self, head: Token, kind: str) -> n.Branch:
+        scope = len(self.vars)
+        try:
+            return self._branch(head, kind)
+        finally:
+            del self.vars[scope:]
+
+    def _branch(self, head: Token, kind: str) -> n.Branch:
         pipe = self.pipeline(kind, allow_decl=True, range_decl=kind == "range")
         if kind == "range":
             self.loops += 1
@@ -177,11 +189,13 @@ class Parser:
         first, after = self.peek(), self.peek(1)
         if after.kind in ("declare", "assign"):
             self.i += 2
+            self.vars.append(first.value)
             return (first.value,), after.kind == "assign"
         if range_decl and after.kind == "comma":
             second, op = self.peek(2), self.peek(3)
             if second.kind == "var" and op.kind in ("declare", "assign"):
                 self.i += 4
+                self.vars.extend((first.value, second.value))
                 return (first.value, second.value), op.kind == "assign"
             raise self.error(after.pos, "too many declarations in range")
         return (), False
@@ -208,6 +222,8 @@ class Parser:
             names.extend(self.chain_names(token))
             return n.Field(token.pos, tuple(names))
         elif token.kind == "var":
+            if token.value not in self.vars:
+                raise self.error(token.pos, f'undefined variable "{token.value}"')
             return n.Variable(token.pos, token.value, tuple(self.chain_names(token)))
         elif token.kind == "dot":
             node = n.Dot(token.pos)
