@@ -90,6 +90,20 @@ def _chain(base: Value, names: tuple[str, ...]) -> Value:
     return run
 
 
+def _fields_of_dot(names: tuple[str, ...]) -> Value:
+    if len(names) == 1:
+        only = names[0]
+        return lambda s, d: field_of(d, only)
+
+    def run(s: State, d: Any) -> Any:
+        value = d
+        for name in names:
+            value = field_of(value, name)
+        return value
+
+    return run
+
+
 class Program:
     """A compiled template set: the main body and every ``define``d template."""
 
@@ -114,20 +128,41 @@ class Program:
     def _syntax(self, node: n.Node, message: str) -> TemplateSyntaxError:
         return TemplateSyntaxError(self.name, *self._where(node), message)
 
-    def _guard(self, node: n.Node, pipe_text: str, fn: Value) -> Value:
+    def _guard(
+        self,
+        node: n.Node,
+        pipe_text: str,
+        fn: Value,
+        command: Callable[[State, Any, Any], Any] | None = None,
+    ) -> Value:
+        """``fn`` with a ``FuncError`` turned into an ``ExecError`` naming the action.
+
+        Given the pipeline's only ``command``, that is called directly (one call less).
+        """
         line, col = self._where(node)
         name = self.name
+
+        def error(exc: Exception) -> ExecError:
+            if isinstance(exc, RecursionError):
+                return ExecError(name, line, col, "template nesting too deep")
+            return ExecError(name, line, col, f'executing "{name}" at <{pipe_text}>: {exc}')
+
+        if command is not None:
+            only = command
+
+            def run_command(s: State, d: Any) -> Any:
+                try:
+                    return only(s, d, MISSING)
+                except (FuncError, RecursionError) as exc:
+                    raise error(exc) from None
+
+            return run_command
 
         def run(s: State, d: Any) -> Any:
             try:
                 return fn(s, d)
-            except (ExecError, _Break, _Continue):
-                raise
-            except FuncError as exc:
-                message = f'executing "{name}" at <{pipe_text}>: {exc}'
-                raise ExecError(name, line, col, message) from None
-            except RecursionError:
-                raise ExecError(name, line, col, "template nesting too deep") from None
+            except (FuncError, RecursionError) as exc:
+                raise error(exc) from None
 
         return run
 
@@ -276,6 +311,8 @@ class Program:
         if len(cmds) == 1:
             first = cmds[0]
             chained: Value = lambda s, d: first(s, d, MISSING)  # noqa: E731
+            if not pipe.decl:  # the common case, without the extra call of ``_guard``
+                return self._guard(pipe, pipe.text, chained, first)
         else:
 
             def chained(s: State, d: Any) -> Any:
@@ -343,24 +380,14 @@ class Program:
             return logic
 
         arity = _arity_error(name, fn, len(args) + piped)
+        if arity:
 
-        def call(s: State, d: Any, final: Any) -> Any:
-            if arity:
+            def wrong_count(s: State, d: Any, final: Any) -> Any:
                 message = f'executing "{tname}" at <{pipe_text}>: {arity}'
                 raise ExecError(tname, line, col, message)
-            values = [arg(s, d) for arg in args]
-            if piped:
-                values.append(final)
-            try:
-                return fn(*values)
-            except (ExecError, _Break, _Continue):
-                raise
-            except FuncError as exc:
-                raise fail(exc) from None
-            except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError) as exc:
-                raise fail(exc) from None
 
-        return call
+            return wrong_count
+        return _invoke(fn, args, piped, fail)
 
     def _operand(self, node: n.Node) -> Value:
         if isinstance(node, n.Literal):
@@ -369,7 +396,7 @@ class Program:
         if isinstance(node, n.Dot):
             return lambda s, d: d
         if isinstance(node, n.Field):
-            return _chain(lambda s, d: d, node.names)
+            return _fields_of_dot(node.names)
         if isinstance(node, n.Variable):
             var = node.var
             return _chain(lambda s, d: s.lookup(var)[1], node.names)
@@ -381,6 +408,63 @@ class Program:
             call = self._call(node, (), False, node.name)
             return lambda s, d: call(s, d, MISSING)
         raise self._syntax(node, f"unexpected {type(node).__name__}")
+
+
+_CALL_ERRORS = (FuncError, TypeError, ValueError, KeyError, IndexError, ZeroDivisionError)
+
+
+def _invoke(
+    fn: Callable[..., Any],
+    args: list[Value],
+    piped: bool,
+    fail: Callable[[Exception], ExecError],
+) -> Callable[[State, Any, Any], Any]:
+    """Call ``fn`` on the evaluated ``args`` (and the piped value); the shapes templates use
+    most are spelled out, as this is the hottest call of a render."""
+    if len(args) == 1 and not piped:
+        (a,) = args
+
+        def call1(s: State, d: Any, final: Any) -> Any:
+            x = a(s, d)
+            try:
+                return fn(x)
+            except _CALL_ERRORS as exc:
+                raise fail(exc) from None
+
+        return call1
+    if len(args) == 1:
+        (a,) = args
+
+        def call1p(s: State, d: Any, final: Any) -> Any:
+            x = a(s, d)
+            try:
+                return fn(x, final)
+            except _CALL_ERRORS as exc:
+                raise fail(exc) from None
+
+        return call1p
+    if len(args) == 2 and not piped:
+        a, b = args
+
+        def call2(s: State, d: Any, final: Any) -> Any:
+            x, y = a(s, d), b(s, d)
+            try:
+                return fn(x, y)
+            except _CALL_ERRORS as exc:
+                raise fail(exc) from None
+
+        return call2
+
+    def call(s: State, d: Any, final: Any) -> Any:
+        values = [arg(s, d) for arg in args]
+        if piped:
+            values.append(final)
+        try:
+            return fn(*values)
+        except _CALL_ERRORS as exc:
+            raise fail(exc) from None
+
+    return call
 
 
 def _arity_error(name: str, fn: Callable[..., Any], count: int) -> str:

@@ -50,6 +50,8 @@ def ternary(yes: Any, no: Any, cond: Any) -> Any:
 
 
 def quote(*values: Any) -> str:
+    if len(values) == 1 and values[0] is not None:
+        return go_json_string(go_str(values[0]))
     return " ".join(go_json_string(go_str(v)) for v in values if v is not None)
 
 
@@ -57,8 +59,13 @@ def squote(*values: Any) -> str:
     return " ".join(f"'{go_str(v)}'" for v in values if v is not None)
 
 
+_QUOTED = re.compile(r'["\\\x7f]')
+
+
 def go_json_string(text: str) -> str:
     """``strconv.Quote``-compatible for printable text (a valid YAML double-quoted scalar)."""
+    if text.isprintable() and not _QUOTED.search(text):
+        return f'"{text}"'
     out = ['"']
     for ch in text:
         code = ord(ch)

@@ -57,15 +57,27 @@ class Schema:
 
 
 class Struct:
-    """A Go struct (or protobuf message) over a JSON object."""
+    """A Go struct (or protobuf message) over a JSON object.
 
-    __slots__ = ("schema", "data")
+    A field's value is made once and kept: like a Go struct's, it is the same map or list
+    however often a template reads it (and whatever the template changes in it stays).
+    """
+
+    __slots__ = ("schema", "data", "_read")
 
     def __init__(self, schema: Schema, data: Mapping[str, Any] | None) -> None:
         self.schema = schema
         self.data = data or {}
+        self._read: dict[str, Any] = {}
 
     def field(self, name: str) -> Any:
+        try:
+            return self._read[name]
+        except KeyError:
+            value = self._read[name] = self._field(name)
+            return value
+
+    def _field(self, name: str) -> Any:
         fields = self.schema.fields
         lookup = name
         if fields is not None:
