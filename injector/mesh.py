@@ -88,7 +88,11 @@ def default_mesh() -> dict[str, Any]:
 
 def load_mesh(text: str, source: str) -> dict[str, Any]:
     """Parse a MeshConfig document and lay it over our defaults."""
-    doc = documents.load_mapping(text, source, "mesh config")
+    return mesh_from_mapping(documents.load_mapping(text, source, "mesh config"), source)
+
+
+def mesh_from_mapping(doc: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Lay a parsed MeshConfig (a mesh file, or the values' ``meshConfig``) over our defaults."""
     mesh = default_mesh()
     for key, kind in (
         ("trustDomain", str),
