@@ -85,9 +85,7 @@ def load_config(
         values, warnings = values_mod.default_values(), list[str]()
     else:
         values, warnings = values_mod.load_values(values_text, sources[1])
-    mesh = (
-        mesh_mod.default_mesh() if mesh_text is None else mesh_mod.load_mesh(mesh_text, sources[2])
-    )
+    mesh = _mesh(mesh_text, values, sources)
     webhook_values = values["sidecarInjectorWebhook"]
     template_sources = builtin_template_sources()
     template_sources.update(_string_map(webhook_values.get("templates") or {}, "values templates"))
@@ -179,6 +177,18 @@ def _parse_config_doc(text: str | None, source: str) -> dict[str, Any]:
             f"{source}: policy must be 'enabled' or 'disabled', got {doc['policy']!r}"
         )
     return dict(doc)
+
+
+def _mesh(
+    text: str | None, values: Mapping[str, Any], sources: tuple[str, str, str]
+) -> dict[str, Any]:
+    """The mesh document if there is one, else the values' ``meshConfig`` (Istio's Helm
+    values carry the mesh there), else our defaults."""
+    if text is not None:
+        return mesh_mod.load_mesh(text, sources[2])
+    if values.get("meshConfig"):
+        return mesh_mod.mesh_from_mapping(values["meshConfig"], f"{sources[1]}: meshConfig")
+    return mesh_mod.default_mesh()
 
 
 def _string_map(raw: Any, where: str) -> dict[str, str]:

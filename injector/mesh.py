@@ -2,7 +2,9 @@
 
 ``mesh.defaultConfig`` is Istio's ProxyConfig; the ``proxy.istio.io/config`` annotation lays
 a ProxyConfig over it (proto merge: scalars replaced, maps merged, lists appended).
-``PROXY_CONFIG`` on the proxy carries the merged config minus Istio's built-in defaults.
+``PROXY_CONFIG`` on the proxy carries the merged config minus Istio's built-in defaults,
+durations in protobuf's JSON form (``1m`` -> ``60s``) and fields in the proto's order, as
+Istio writes it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from injector import documents
+from injector import documents, durations
 from injector.errors import ConfigError
 
 # Istio's built-in ProxyConfig defaults (mesh.DefaultProxyConfig); equal fields are left out
@@ -33,8 +35,8 @@ ISTIO_PROXY_DEFAULTS: dict[str, Any] = {
     "concurrency": 2,
 }
 
-# ProxyConfig fields (istio.io/api mesh/v1alpha1 ProxyConfig), with the JSON type of those
-# the injector reads. Anything else in an annotation is an error, as in Istio.
+# ProxyConfig fields (istio.io/api mesh/v1alpha1 ProxyConfig) in the proto's field order
+# (the order of PROXY_CONFIG), with their JSON type. Anything else is an error, as in Istio.
 _PROXY_FIELDS: dict[str, type | tuple[type, ...] | None] = {
     "configPath": str,
     "binaryPath": str,
@@ -59,7 +61,6 @@ _PROXY_FIELDS: dict[str, type | tuple[type, ...] | None] = {
     "envoyAccessLogService": dict,
     "envoyMetricsService": dict,
     "proxyMetadata": dict,
-    "runtimeValues": dict,
     "statusPort": int,
     "extraStatTags": list,
     "gatewayTopology": dict,
@@ -70,6 +71,7 @@ _PROXY_FIELDS: dict[str, type | tuple[type, ...] | None] = {
     "holdApplicationUntilProxyStarts": bool,
     "caCertificatesPem": list,
     "image": dict,
+    "runtimeValues": dict,
     "privateKeyProvider": dict,
     "proxyHeaders": dict,
     "fileFlushInterval": str,
@@ -77,6 +79,16 @@ _PROXY_FIELDS: dict[str, type | tuple[type, ...] | None] = {
     "tracingServiceName": str,
     "serviceClusterName": str,
 }
+_DURATIONS = frozenset(
+    {
+        "drainDuration",
+        "parentShutdownDuration",
+        "discoveryRefreshDelay",
+        "terminationDrainDuration",
+        "fileFlushInterval",
+    }
+)
+_ORDER = {name: i for i, name in enumerate(_PROXY_FIELDS)}
 _INTERCEPTION_MODES = ("REDIRECT", "TPROXY", "NONE")
 
 
@@ -88,7 +100,11 @@ def default_mesh() -> dict[str, Any]:
 
 def load_mesh(text: str, source: str) -> dict[str, Any]:
     """Parse a MeshConfig document and lay it over our defaults."""
-    doc = documents.load_mapping(text, source, "mesh config")
+    return mesh_from_mapping(documents.load_mapping(text, source, "mesh config"), source)
+
+
+def mesh_from_mapping(doc: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Lay a parsed MeshConfig (a mesh file, or the values' ``meshConfig``) over our defaults."""
     mesh = default_mesh()
     for key, kind in (
         ("trustDomain", str),
@@ -132,6 +148,11 @@ def validate_proxy_config(doc: Mapping[str, Any]) -> list[str]:
             problems.append(f"{key}: expected an integer, got {value!r}")
         elif kind is not None and kind is not int and not isinstance(value, kind):
             problems.append(f"{key}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
+        elif key in _DURATIONS:
+            try:
+                durations.parse(value)
+            except ValueError as exc:
+                problems.append(f"{key}: {exc}")
     mode = doc.get("interceptionMode")
     if isinstance(mode, str) and mode not in _INTERCEPTION_MODES:
         problems.append(
@@ -159,8 +180,18 @@ def merge_proxy_config(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> d
 
 
 def clean_proxy_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The config without fields equal to Istio's defaults (what ``PROXY_CONFIG`` carries)."""
-    return {k: v for k, v in config.items() if ISTIO_PROXY_DEFAULTS.get(k, _MISSING) != v}
+    """What ``PROXY_CONFIG`` carries: the config without fields equal to Istio's defaults,
+    durations in protobuf's JSON form, fields in the proto's order."""
+    cleaned = {}
+    for key in sorted(config, key=lambda k: _ORDER.get(k, len(_ORDER))):
+        value = config[key]
+        if key in _DURATIONS and isinstance(value, str):
+            value = durations.normalize(value)
+        elif key == "proxyMetadata" and isinstance(value, Mapping):
+            value = dict(sorted(value.items()))  # Go writes map keys sorted
+        if ISTIO_PROXY_DEFAULTS.get(key, _MISSING) != value:
+            cleaned[key] = value
+    return cleaned
 
 
 _MISSING = object()

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from injector import merge
+from injector import merge, quantity
 from injector.errors import InjectionError
 
 ANNOTATION = "proxy.istio.io/overrides"
@@ -87,12 +87,30 @@ def reapply(
             if match is None:
                 continue
             overlay = {k: v for k, v in match.items() if not (k == "image" and v == AUTO_IMAGE)}
+            if isinstance(overlay.get("resources"), dict):
+                overlay["resources"] = _canonical_resources(overlay["resources"], match)
             record.setdefault(field, []).append(overlay)
             merged = {
                 **merged,
                 field: merge.merge_list(list(merged.get(field) or []), [overlay], "name"),
             }
     return merged, record
+
+
+def _canonical_resources(resources: Mapping[str, Any], container: Mapping[str, Any]) -> Any:
+    """Quantities in the API server's canonical form (``3000m`` -> ``3``), as Istio writes
+    an overridden container; an invalid one denies the pod, naming the container."""
+    result: dict[str, Any] = dict(resources)
+    for section in ("requests", "limits"):
+        entries = resources.get(section)
+        if not isinstance(entries, Mapping):
+            continue
+        try:
+            result[section] = {k: quantity.canonical(str(v)) for k, v in entries.items()}
+        except ValueError as exc:
+            name = container.get("name")
+            raise InjectionError(f"container {name}: resources.{section}: {exc}") from exc
+    return result
 
 
 def encode(record: Mapping[str, list[dict[str, Any]]]) -> str:

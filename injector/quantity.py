@@ -1,7 +1,9 @@
 """Kubernetes resource quantities: parsing, validation and the canonical form.
 
 The API server stores quantities canonically (``2000m`` -> ``2``, ``1024Mi`` -> ``1Gi``);
-Istio's injector emits them through the same Go type, so we canonicalise too.
+Istio's injector emits them through the same Go type, so we canonicalise too. The form of the
+input is kept: binary suffixes stay binary (while the value is a whole number of bytes),
+exponents stay exponents (``129e6``), everything else is decimal SI (``3000m`` -> ``3``).
 """
 
 from __future__ import annotations
@@ -48,7 +50,25 @@ def canonical(text: str) -> str:
     assert match is not None
     if match.group(3) in _BINARY and value == value.to_integral_value():
         return _binary_form(int(value))
+    if match.group(2):
+        return _exponent_form(value)
     return _decimal_form(value)
+
+
+def _exponent_form(value: Decimal) -> str:
+    """Kubernetes keeps an exponent quantity in exponent form, the exponent a multiple of 3
+    (``129e6``, ``1500``, ``2500e-6``)."""
+    if value == 0:
+        return "0"
+    exp = 0
+    while (value.scaleb(-(exp + 3))) == value.scaleb(-(exp + 3)).to_integral_value():
+        exp += 3
+    while value.scaleb(-exp) != value.scaleb(-exp).to_integral_value() and exp > -9:
+        exp -= 3
+    mantissa = value.scaleb(-exp)
+    if mantissa != mantissa.to_integral_value():
+        return _decimal_form(value)
+    return f"{int(mantissa)}e{exp}" if exp else str(int(mantissa))
 
 
 def _binary_form(value: int) -> str:

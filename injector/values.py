@@ -32,6 +32,7 @@ _OPAQUE = frozenset(
         "gateways.seccompProfile",
         "global.imagePullSecrets",
         "sidecarInjectorWebhook.defaultTemplates",
+        "meshConfig",
     }
 )
 

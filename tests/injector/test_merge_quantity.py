@@ -53,7 +53,10 @@ def test_untouched_items_are_shared_by_identity() -> None:
         ("128Mi", "128Mi"),
         ("4000m", "4"),
         ("12000", "12k"),
-        ("1e3", "1k"),
+        ("1e3", "1e3"),  # an exponent stays an exponent (Go: DecimalExponent)
+        ("129e6", "129e6"),
+        ("1.5e3", "1500"),
+        ("2.5e-3", "2500e-6"),
         ("0", "0"),
         ("100m", "100m"),
         ("2Gi", "2Gi"),
