@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import socket
 import ssl
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 from cryptography import x509
 
 from certs import cabundle, defaults, generate, kube, policy, store
+from certs import files as certfiles
 from certs.errors import CertError
 
 logger = logging.getLogger(__name__)
@@ -93,9 +93,9 @@ def _positive(value: str) -> int:
 def _generate(args: argparse.Namespace) -> int:
     out: Path = args.out
     files = [out / "ca.crt", out / "tls.crt", out / "tls.key"]
-    existing = [str(f) for f in files if f.exists()]
+    existing = certfiles.existing(files)
     if existing and not args.force:
-        raise CertError(f"refusing to overwrite {', '.join(existing)} (use --force)")
+        raise CertError(f"refusing to overwrite {', '.join(map(str, existing))} (use --force)")
     extra = list(args.dns_name) + ([] if args.no_localhost else ["localhost"])
     names = generate.service_dns_names(args.service, args.namespace, args.cluster_domain, extra)
     ips = list(dict.fromkeys(list(args.ip) + ([] if args.no_localhost else ["127.0.0.1"])))
@@ -103,19 +103,16 @@ def _generate(args: argparse.Namespace) -> int:
     ca = generate.make_ca(now, timedelta(days=args.ca_days), args.key_type)
     leaf = generate.make_leaf(ca, now, timedelta(days=args.leaf_days), names, ips, args.key_type)
     out.mkdir(parents=True, exist_ok=True)
-    _write(files[0], ca.cert_pem, 0o644)
-    _write(files[1], leaf.cert_pem, 0o644)
-    _write(files[2], leaf.key_pem, 0o600)
+    certfiles.write_all(
+        [
+            certfiles.File(files[0], ca.cert_pem, 0o644),
+            certfiles.File(files[1], leaf.cert_pem, 0o644),
+            certfiles.File(files[2], leaf.key_pem, 0o600),
+        ]
+    )
     print(f"wrote {', '.join(str(f) for f in files)}")
     print(_describe("leaf", leaf.cert, now))
     return 0
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(path, mode)
 
 
 def _status(args: argparse.Namespace) -> int:

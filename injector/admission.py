@@ -23,6 +23,7 @@ from typing import Any, Literal, NotRequired, TypedDict, cast
 
 import orjson
 
+from injector import jsonshape
 from injector.core import Injected, InjectionParams, Injector
 from injector.errors import InjectionError
 from injector.memo import Answer, ResponseMemo
@@ -105,6 +106,10 @@ def review(
         return bad_request(str(exc))
     pod = request["object"]
     fields = _log_fields(request, pod)
+    if not jsonshape.serialisable(pod):
+        reason = jsonshape.problem(pod, "object") or "object: not serialisable as JSON"
+        response = cast(AdmissionResponse, {"uid": request["uid"], **deny(400, reason)})
+        return _reply(api_version, response, "denied", reason, fields)
     env = params.env if params is not None else {}
     key = memo.key(injector.config.generation, request.get("namespace"), env, pod)
     answer = memo.get(key)
@@ -192,7 +197,7 @@ def _read_review(body: Any) -> tuple[str, AdmissionRequest]:
     if body.get("kind") != "AdmissionReview":
         raise BadReview(f"not an AdmissionReview: kind is {body.get('kind')!r}")
     api_version = body.get("apiVersion")
-    if api_version not in API_VERSIONS:
+    if not isinstance(api_version, str) or api_version not in API_VERSIONS:
         raise BadReview(
             f"unsupported AdmissionReview apiVersion {api_version!r} "
             "(want admission.k8s.io/v1 or v1beta1)"
@@ -205,6 +210,9 @@ def _read_review(body: Any) -> tuple[str, AdmissionRequest]:
         raise BadReview("AdmissionReview request has no uid")
     if request.get("object") is None:
         raise BadReview("AdmissionReview request has no object")
+    for key in ("namespace", "name", "operation"):
+        if not isinstance(request.get(key) or "", str):
+            raise BadReview(f"AdmissionReview request.{key} must be a string")
     return str(api_version), request  # type: ignore[return-value]
 
 

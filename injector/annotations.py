@@ -16,6 +16,7 @@ from injector import mesh, quantity
 Validator = Callable[[str], str | None]
 
 BOOL_VALUES = {"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"}
+MAX_TOTAL_BYTES = 256 * 1024  # all annotations of one object (Kubernetes' limit)
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
@@ -32,9 +33,14 @@ def _boolean(value: str) -> str | None:
     return None if value in BOOL_VALUES else "is not a boolean (true/false)"
 
 
+def is_decimal(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also accepts ``²`` and other digits ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 def _uint(bits: int) -> Validator:
     def check(value: str) -> str | None:
-        if not value.isdigit() or int(value) >= 2**bits:
+        if not is_decimal(value) or int(value) >= 2**bits:
             return f"is not an unsigned {bits}-bit integer"
         return None
 
@@ -42,7 +48,7 @@ def _uint(bits: int) -> Validator:
 
 
 def _port(item: str) -> bool:
-    return item.isdigit() and 1 <= int(item) <= 65535
+    return is_decimal(item) and 1 <= int(item) <= 65535
 
 
 def _ports(allow_wildcard: bool) -> Validator:
@@ -152,6 +158,9 @@ VALIDATORS: dict[str, Validator] = {
 
 def validate(annotations: Mapping[str, str]) -> list[str]:
     """Every problem with the pod's annotations (empty when all are valid)."""
+    size = sum(len(k) + len(v) for k, v in annotations.items() if isinstance(v, str))
+    if size > MAX_TOTAL_BYTES:  # the API server's limit: we would only waste work on it
+        return [f"annotations total {size} bytes, over the limit of {MAX_TOTAL_BYTES}"]
     problems = []
     for name, check in VALIDATORS.items():
         if name not in annotations:

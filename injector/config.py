@@ -151,18 +151,36 @@ def default_config() -> InjectorConfig:
     return load_config()
 
 
+MAX_FILE_BYTES = 1024 * 1024  # a whole ConfigMap is at most 1 MiB
+
+
 def read_document(path: Path | None, *, missing_ok: bool = False) -> str | None:
-    """A config file's text (``None`` for no path, or a missing file with ``missing_ok``)."""
+    """A config file's text (``None`` for no path, or a missing file with ``missing_ok``).
+
+    ``ConfigError`` (naming the file) if it cannot be read, is over ``MAX_FILE_BYTES`` or is
+    not UTF-8.
+    """
     if path is None:
         return None
     try:
-        return path.read_text()
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         if missing_ok:
             return None
         raise ConfigError(f"cannot read {path}: No such file or directory") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}, "
+            f"line {line})"
+        ) from None
 
 
 def _parse_config_doc(text: str | None, source: str) -> dict[str, Any]:

@@ -85,7 +85,7 @@ def _proxy_ids(namespace_annotations: Mapping[str, str] | None) -> tuple[int, in
 
 def _range_top(text: str) -> int | None:
     start, _, size = text.strip().partition("/")
-    if not (start.isdigit() and size.isdigit() and int(size) > 0):
+    if not (ann.is_decimal(start) and ann.is_decimal(size) and int(size) > 0):
         return None
     return int(start) + int(size) - 1
 

@@ -260,9 +260,18 @@ def _read_pod(pod: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         raise InvalidPodError("pod metadata must be an object")
     if not isinstance(spec, Mapping):
         raise InvalidPodError("pod has no spec")
-    containers = spec.get("containers")
-    if not isinstance(containers, list) or not all(isinstance(c, Mapping) for c in containers):
+    if not isinstance(spec.get("containers"), list):
         raise InvalidPodError("pod spec.containers must be a list of containers")
+    for key in ("name", "generateName", "namespace"):
+        if not isinstance(metadata.get(key) or "", str):
+            raise InvalidPodError(f"pod metadata.{key} must be a string")
+    for key in ("containers", "initContainers"):
+        items = spec.get(key) or []
+        if not isinstance(items, list) or not all(isinstance(c, Mapping) for c in items):
+            raise InvalidPodError(f"pod spec.{key} must be a list of containers")
+        for i, container in enumerate(items):
+            if not isinstance(container.get("name") or "", str):
+                raise InvalidPodError(f"pod spec.{key}[{i}].name must be a string")
     for key in ("labels", "annotations"):
         values = metadata.get(key)
         if values is not None and not (

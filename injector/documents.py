@@ -7,13 +7,14 @@ from typing import Any
 
 import yaml
 
+from injector import safeyaml
 from injector.errors import ConfigError
 
 
 def load_mapping(text: str, source: str, what: str) -> dict[str, Any]:
     """Parse ``text``; empty means ``{}``. ``ConfigError`` names ``source`` and the problem."""
     try:
-        doc = yaml.safe_load(text)
+        doc = safeyaml.load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML/JSON: {exc}") from exc
     if doc is None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from injector import documents, durations
+from injector import documents, durations, jsonshape, safeyaml
 from injector.errors import ConfigError
 
 # Istio's built-in ProxyConfig defaults (mesh.DefaultProxyConfig); equal fields are left out
@@ -90,6 +90,11 @@ _DURATIONS = frozenset(
 )
 _ORDER = {name: i for i, name in enumerate(_PROXY_FIELDS)}
 _INTERCEPTION_MODES = ("REDIRECT", "TPROXY", "NONE")
+_PORT = range(1, 65536)
+_INT32 = range(0, 2**31)  # protobuf int32 fields that Istio requires to be non-negative
+_INT_RANGES = {"proxyAdminPort": _PORT, "statusPort": _PORT, "fileFlushMinSizeKb": range(2**32)}
+# Mesh-level ports: where the proxy listens (Istio validates them as ports too).
+_MESH_PORTS = ("proxyListenPort", "proxyInboundListenPort", "proxyHttpPort")
 
 
 def default_mesh() -> dict[str, Any]:
@@ -115,6 +120,10 @@ def mesh_from_mapping(doc: Mapping[str, Any], source: str) -> dict[str, Any]:
     ):
         if doc.get(key) is not None and not isinstance(doc[key], kind):
             raise ConfigError(f"{source}: {key}: expected {kind.__name__}, got {doc[key]!r}")
+    for key in _MESH_PORTS:
+        port = doc.get(key)
+        if port is not None and (isinstance(port, bool) or port not in _PORT):
+            raise ConfigError(f"{source}: {key}: {port!r} is not a port (1-65535)")
     mesh.update({k: v for k, v in doc.items() if v is not None and k != "defaultConfig"})
     problems = validate_proxy_config(doc.get("defaultConfig") or {})
     if problems:
@@ -126,14 +135,17 @@ def mesh_from_mapping(doc: Mapping[str, Any], source: str) -> dict[str, Any]:
 def parse_proxy_config(text: str) -> tuple[dict[str, Any], list[str]]:
     """Parse the ``proxy.istio.io/config`` annotation; returns (config, problems)."""
     try:
-        doc = yaml.safe_load(text)
+        doc = safeyaml.load(text, safeyaml.ANNOTATION)
     except yaml.YAMLError as exc:
         first_line = str(exc).splitlines()[0]
         return {}, [f"proxy.istio.io/config: not valid YAML/JSON ({first_line})"]
     if doc is None:
         return {}, []
     if not isinstance(doc, Mapping):
-        return {}, [f"proxy.istio.io/config: expected a ProxyConfig mapping, got {doc!r}"]
+        return {}, [f"proxy.istio.io/config: expected a ProxyConfig mapping, got {_short(doc)}"]
+    shape = jsonshape.problem(doc, "proxy.istio.io/config", max_depth=32)
+    if shape is not None:
+        return {}, [shape]
     return dict(doc), [f"proxy.istio.io/config: {p}" for p in validate_proxy_config(doc)]
 
 
@@ -145,9 +157,14 @@ def validate_proxy_config(doc: Mapping[str, Any]) -> list[str]:
             continue
         kind = _PROXY_FIELDS[key]
         if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-            problems.append(f"{key}: expected an integer, got {value!r}")
+            problems.append(f"{key}: expected an integer, got {_short(value)}")
+        elif kind is int and value not in _INT_RANGES.get(key, _INT32):
+            bounds = _INT_RANGES.get(key, _INT32)
+            problems.append(f"{key}: {value} is out of range ({bounds[0]}-{bounds[-1]})")
         elif kind is not None and kind is not int and not isinstance(value, kind):
-            problems.append(f"{key}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
+            problems.append(
+                f"{key}: expected {getattr(kind, '__name__', kind)}, got {_short(value)}"
+            )
         elif key in _DURATIONS:
             try:
                 durations.parse(value)
@@ -195,3 +212,8 @@ def clean_proxy_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _MISSING = object()
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

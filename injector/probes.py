@@ -114,7 +114,7 @@ def _resolve(port: Any, container: Mapping[str, Any]) -> int | None:
     if isinstance(port, int) and not isinstance(port, bool):
         return port
     if isinstance(port, str):
-        if port.isdigit():
+        if port.isascii() and port.isdigit():
             return int(port)
         for declared in container.get("ports") or []:
             if isinstance(declared, dict) and declared.get("name") == port:

@@ -68,7 +68,7 @@ def parse_targets(text: str) -> list[dict[str, str]]:
     problems = []
     for item in ann.split_list(text):
         port, _, path = item.partition(":")
-        if not port.isdigit() or not 1 <= int(port) <= 65535:
+        if not ann.is_decimal(port) or not 1 <= int(port) <= 65535:
             problems.append(f"{item!r} has no valid port")
             continue
         if int(port) in RESERVED_PORTS:
@@ -92,7 +92,7 @@ def apply(annotations: dict[str, str], mesh: Mapping[str, Any], target_port: str
         return None  # already pointing at the agent (the user's choice, or a re-injection)
     config = scrape_config(annotations)
     port = config.get("port")
-    if port is not None and port.isdigit() and int(port) in RESERVED_PORTS:
+    if port is not None and ann.is_decimal(port) and int(port) in RESERVED_PORTS:
         raise InjectionError(
             f"annotation prometheus.io/port: {port} is reserved by the proxy; "
             "scrape the app on its own port"

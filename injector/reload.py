@@ -6,7 +6,9 @@
 ``Injector``; a reload builds a whole new ``Injector`` (fresh render cache) and swaps the
 reference, which is atomic for the event loop. ``ConfigReloader`` polls the content hash
 (so kubelet's ``..data`` symlink swap is seen like any edit), builds the new config in a
-thread, and on a ``ConfigError`` logs it and keeps serving the old one.
+thread and proves it on canary pods (``injector.canary``); on a ``ConfigError`` it logs it,
+counts it and keeps serving the old one. A directory whose files all vanished is such an
+error too: it is kept from silently turning into the built-in defaults.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import asyncio
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from injector import canary
 from injector.config import InjectorConfig, load_config, read_document
 from injector.core import Injector
 from injector.errors import ConfigError
@@ -53,7 +56,7 @@ class ConfigFiles:
     def build(self, texts: Texts) -> InjectorConfig:
         sources = tuple(str(self.directory / n) if self.directory else n for n in FILE_NAMES)
         config, values, mesh, templates = texts
-        return load_config(
+        built = load_config(
             config,
             values,
             mesh,
@@ -61,10 +64,17 @@ class ConfigFiles:
             native_sidecars=self.native_sidecars,
             sources=sources,  # type: ignore[arg-type]
         )
+        warnings = canary.prove(built)
+        return replace(built, warnings=(*built.warnings, *warnings))
 
     def _read(self, name: str) -> str | None:
         assert self.directory is not None
         return read_document(self.directory / name, missing_ok=True)
+
+
+def is_empty(texts: Texts) -> bool:
+    """No config file at all: the directory is empty (or its files vanished)."""
+    return texts[:3] == (None, None, None) and not texts[3]
 
 
 def fingerprint(texts: Texts) -> str:
@@ -182,6 +192,8 @@ class ConfigReloader:
             return False
         if self.state.rejected(source_hash):
             return False
+        if is_empty(texts):  # an unmounted or emptied ConfigMap, not a wish for defaults
+            return self._reject(f"{self.files.directory} has no config files any more", source_hash)
         try:
             config = await asyncio.to_thread(self.files.build, texts)
         except ConfigError as exc:

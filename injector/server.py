@@ -5,6 +5,8 @@
 - ``TCP_NODELAY`` on every accepted socket (uvloop and asyncio set it on TCP transports; a
   test guards it): without it back-to-back keep-alive admissions stall ~40 ms each (Nagle vs
   delayed ACK, real-apiserver-notes).
+- Limits per client (``injector.httplimits``): header bytes and count, a read timeout for
+  each request, a connection cap.
 - SIGTERM: keep accepting and answering for ``--drain-seconds`` while ``/readyz`` says 503
   (so endpoints drop us) and responses carry ``Connection: close``; then stop listening and
   give in-flight requests ``--shutdown-timeout`` seconds. A second SIGTERM/SIGINT stops now.
@@ -22,12 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 
 from certs import defaults as cert_defaults
-from injector import tls
+from injector import httplimits, tls
 from injector.reload import ConfigFiles, ConfigReloader, load_state
 from injector.webhook import WebhookState, create_app
 
@@ -35,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 KEEP_ALIVE_SECONDS = 75  # Istio: IdleTimeout 90 s; the apiserver reuses connections
 # Benchmarks only: a /floor route on the same stack, and the render cache size.
+N = TypeVar("N", int, float)
+
 BENCH_FLOOR_ENV = "INJECTOR_BENCH_FLOOR"
 BENCH_CACHE_ENV = "INJECTOR_BENCH_CACHE_SIZE"
 BENCH_MEMO_ENV = "INJECTOR_BENCH_MEMO_SIZE"
@@ -83,6 +87,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=10.0,
         help="then wait this long for in-flight requests",
     )
+    add(
+        "--max-connections",
+        type=positive(int),
+        default=httplimits.Limits.max_connections,
+        help="open connections beyond this are closed at once (default 1000)",
+    )
+    add(
+        "--read-timeout",
+        type=positive(float),
+        default=httplimits.Limits.read_timeout,
+        help="seconds a client has to send a whole request (default 10)",
+    )
     # No default here: it would overwrite `injector --log-level X serve`; cli.main applies
     # serve's default (info) when neither position gave one.
     add("--log-level", default=argparse.SUPPRESS, choices=["debug", "info", "warning", "error"])
@@ -90,6 +106,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     native = parser.add_mutually_exclusive_group()
     native.add_argument("--native-sidecars", dest="native", action="store_true", default=None)
     native.add_argument("--no-native-sidecars", dest="native", action="store_false")
+
+
+def positive(kind: type[N]) -> Callable[[str], N]:
+    """An argparse ``type`` accepting only numbers above zero."""
+
+    def parse(text: str) -> N:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be above 0: {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,7 +174,9 @@ def prepare(args: argparse.Namespace) -> Served:
         host=args.host,
         port=args.port,
         ssl_context_factory=lambda _config, _default: source.ssl_context(),
-        http="httptools",
+        http=httplimits.protocol(
+            httplimits.Limits(max_connections=args.max_connections, read_timeout=args.read_timeout)
+        ),
         loop="uvloop",
         lifespan="on",
         access_log=False,

@@ -170,7 +170,7 @@ async def _answer(request: Request, state: WebhookState) -> Reply:
 async def _read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     length = request.headers.get("content-length")
     if length is not None:
-        if not length.isdigit():
+        if not (length.isascii() and length.isdigit()):
             raise _BodyError(admission.bad_request("invalid Content-Length"))
         if int(length) > limit:
             raise _BodyError(_too_large(limit))
@@ -203,9 +203,13 @@ def _readiness(state: WebhookState) -> tuple[bool, dict[str, Any]]:
         tls = {"ready": ok, "reason": why}
         if not ok:
             reasons.append(f"tls: {why}")
+    warnings = []
+    if state.config.last_error is not None:  # still serving the previous, proven config
+        warnings.append(f"config reload rejected: {state.config.last_error}")
     body = {
         "ready": not reasons,
         "reasons": reasons,
+        "warnings": warnings,
         "draining": state.draining,
         "config": state.config.describe(),
         "tls": tls,

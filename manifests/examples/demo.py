@@ -32,7 +32,8 @@ def run(*args: str) -> str:
 
 
 def section(title: str) -> None:
-    print(f"\n\033[1m== {title}\033[0m")
+    heading = f"== {title}"
+    print("\n" + (f"\033[1m{heading}\033[0m" if sys.stdout.isatty() else heading))
 
 
 def main() -> None:
