@@ -81,6 +81,8 @@ class ManagedSource:
         secret_name: str,
         webhook_config_name: str,
         cluster_domain: str,
+        extra_dns_names: tuple[str, ...] = (),
+        extra_ips: tuple[str, ...] = (),
     ) -> None:
         from certs.manager import CertManager, CertSettings  # kubernetes: only in this mode
 
@@ -90,6 +92,8 @@ class ManagedSource:
             secret_name=secret_name,
             webhook_config_name=webhook_config_name,
             cluster_domain=cluster_domain,
+            extra_dns_names=extra_dns_names,
+            extra_ips=extra_ips,
         )
         self.holder = ServingContext(minimum_version=ssl.TLSVersion.TLSv1_2)
         try:

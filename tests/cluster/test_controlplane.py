@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.cluster.conftest import Cluster
+from tests.cluster.harness import Cluster
 
 
 def test_admin_can_do_anything(cluster: Cluster) -> None:
