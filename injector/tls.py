@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# After the server has stopped, how long the certificate threads may take to end (a
+# reconcile in flight); the watches are cut off at once.
+STOP_SECONDS = 0.5
+
 
 class TLSError(InjectorError):
     """The serving certificate cannot be loaded, or the TLS flags do not fit together."""
@@ -105,7 +109,7 @@ class ManagedSource:
         self.manager.start()
 
     def stop(self) -> None:
-        self.manager.stop()
+        self.manager.stop(timeout=STOP_SECONDS)
 
     def ssl_context(self) -> ssl.SSLContext:
         return self.holder.base_context()
