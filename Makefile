@@ -3,8 +3,9 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Debian packages the tests need: iptables (legacy + nft, and the xtables extensions that
-# python-iptables loads), iproute2 (ip netns), wrk (webhook benchmark), conntrack (DNS tests).
-APT_PACKAGES := iptables iproute2 wrk conntrack
+# python-iptables loads), iproute2 (ip netns), wrk (webhook benchmark), conntrack (DNS tests),
+# etcd-server (the control plane of tests/cluster, with KUBEBUILDER_ASSETS' kube-apiserver).
+APT_PACKAGES := iptables iproute2 wrk conntrack etcd-server
 PYTEST_ARGS ?=
 
 .PHONY: demo test check fmt bench golden deps-system venv clean

@@ -11,6 +11,8 @@ import base64
 import json
 import logging
 import os
+import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -85,6 +87,36 @@ class KubeApi:
         self._core: Any = client.CoreV1Api(api_client)
         self._admission: Any = client.AdmissionregistrationV1Api(api_client)
         self._timeout = request_timeout
+        self._streams: weakref.WeakSet[Any] = weakref.WeakSet()  # open watch responses
+        self._streams_lock = threading.Lock()
+        self._closed = False
+
+    def close_watches(self) -> None:
+        """End every open watch now, and any started later at once (for shutdown).
+
+        A watch thread sits in a blocking read of a streaming response for up to
+        ``timeout_seconds``; shutting its socket down makes that read return, so the thread
+        notices the stop at once instead of when the server next sends something.
+        """
+        with self._streams_lock:
+            self._closed = True
+            streams = list(self._streams)
+        for response in streams:
+            response.shutdown()
+
+    def _tracked(self, func: Any) -> Any:
+        """``func`` whose streaming responses ``close_watches`` can shut down."""
+
+        def request(*args: Any, **kwargs: Any) -> Any:
+            response = func(*args, **kwargs)
+            with self._streams_lock:
+                self._streams.add(response)
+                closed = self._closed
+            if closed:
+                response.shutdown()
+            return response
+
+        return request
 
     def read_secret(self, namespace: str, name: str) -> SecretState | None:
         with _translate("get", SECRETS, name, namespace, missing_ok=True):
@@ -198,7 +230,7 @@ class KubeApi:
         """One watch request from ``resource_version``; ends after ``timeout_seconds``."""
         verb, resource, name, namespace = what
         stream = watch.Watch().stream(
-            func,
+            self._tracked(func),
             *args,
             field_selector=f"metadata.name={name}",
             resource_version=resource_version,

@@ -116,10 +116,19 @@ class CertManager:
             self._threads.append(thread)
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop every thread, waiting at most ``timeout`` seconds in all.
+
+        The watches are cut off (``close_watches``) rather than waited for: a watch idles in
+        a streaming read for up to ``watch_timeout`` seconds.
+        """
         self._stop.set()
         self._wake.set()
+        self._kube.close_watches()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                logger.warning("thread %s still running at shutdown", thread.name)
         self._threads.clear()
 
     # state -------------------------------------------------------------------------------

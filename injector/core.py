@@ -95,6 +95,12 @@ class Injector:
         if problems:
             raise AnnotationError(problems)
         final = self._inject(pod, metadata, spec, namespace, params, warnings)
+        if reinjection.STATUS in (metadata.get("annotations") or {}) and reinjection.is_current(
+            pod, final
+        ):
+            # A reinvocation (or an already-injected manifest): change nothing.
+            reason = f"{decision.reason}; injection already current"
+            return Injected(dict(pod), [], reason, tuple(warnings))
         return Injected(final, patch.make_patch(pod, final), decision.reason, tuple(warnings))
 
     def _inject(
@@ -134,9 +140,10 @@ class Injector:
             new_spec, overrides.user_proxy(user_spec), settings.interception_mode == "TPROXY"
         )
         merged["spec"] = new_spec
-        return self._post_process(
+        final = self._post_process(
             merged, template_spec, record, settings, previous, params, warnings
         )
+        return reinjection.keep_foreign_mounts(final, previous)
 
     def _templates(self, annotations: Mapping[str, str]) -> list[str]:
         requested = ann.split_list(annotations.get(TEMPLATES_ANNOTATION, ""))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import ipaddress
 import logging
 import os
 import signal
@@ -80,6 +81,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="MutatingWebhookConfiguration name",
     )
     add("--cluster-domain", default=cert_defaults.CLUSTER_DOMAIN)
+    add(
+        "--extra-dns-name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also name NAME in the self-managed serving certificate (repeatable)",
+    )
+    add(
+        "--extra-ip",
+        action="append",
+        default=[],
+        type=_ip_address,
+        metavar="IP",
+        help="also name IP in the self-managed serving certificate (repeatable)",
+    )
     add("--drain-seconds", type=float, default=10.0, help="after SIGTERM keep answering this long")
     add(
         "--shutdown-timeout",
@@ -122,6 +138,13 @@ def positive(kind: type[N]) -> Callable[[str], N]:
 
     parse.__name__ = kind.__name__
     return parse
+
+
+def _ip_address(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an IP address: {text!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -205,7 +228,11 @@ def tls_source(args: argparse.Namespace) -> tls.TLSSource:
             secret_name=args.secret_name,
             webhook_config_name=args.webhook_config_name,
             cluster_domain=args.cluster_domain,
+            extra_dns_names=tuple(args.extra_dns_name),
+            extra_ips=tuple(args.extra_ip),
         )
+    if args.extra_dns_name or args.extra_ip:
+        raise tls.TLSError("--extra-dns-name/--extra-ip need --self-managed-certs")
     if not (args.tls_cert_file and args.tls_key_file):
         raise tls.TLSError(
             "HTTPS only: give --tls-cert-file and --tls-key-file, or --self-managed-certs"

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# After the server has stopped, how long the certificate threads may take to end (a
+# reconcile in flight); the watches are cut off at once.
+STOP_SECONDS = 0.5
+
 
 class TLSError(InjectorError):
     """The serving certificate cannot be loaded, or the TLS flags do not fit together."""
@@ -81,6 +85,8 @@ class ManagedSource:
         secret_name: str,
         webhook_config_name: str,
         cluster_domain: str,
+        extra_dns_names: tuple[str, ...] = (),
+        extra_ips: tuple[str, ...] = (),
     ) -> None:
         from certs.manager import CertManager, CertSettings  # kubernetes: only in this mode
 
@@ -90,6 +96,8 @@ class ManagedSource:
             secret_name=secret_name,
             webhook_config_name=webhook_config_name,
             cluster_domain=cluster_domain,
+            extra_dns_names=extra_dns_names,
+            extra_ips=extra_ips,
         )
         self.holder = ServingContext(minimum_version=ssl.TLSVersion.TLSv1_2)
         try:
@@ -101,7 +109,7 @@ class ManagedSource:
         self.manager.start()
 
     def stop(self) -> None:
-        self.manager.stop()
+        self.manager.stop(timeout=STOP_SECONDS)
 
     def ssl_context(self) -> ssl.SSLContext:
         return self.holder.base_context()
