@@ -31,10 +31,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+
 from init.config import build_config  # noqa: E402
 from init.flags import parse_flags  # noqa: E402
 from init.plan import build_plan  # noqa: E402
-from init.render import to_restore_text  # noqa: E402
+from init.render_restore import to_restore_text  # noqa: E402
 from tests.init.rootutil import INJECTED  # noqa: E402
 
 CLONE_NEWNET = 0x40000000

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from init.plan import build_plans
-from init.render import to_restore_text
+from init.render_restore import to_restore_text
 from tests.init.cases import ISTIO_DIR, OURS_DIR, Case, load_cases, restore_blocks, split_families
 
 ISTIO_CASES = load_cases(ISTIO_DIR)
