@@ -10,6 +10,7 @@ libiptc or an extension must not take the caller, who rolls back, with it.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from init.errors import ApplyError, BackendUnavailableError, InitError
 from init.plan import Plan
@@ -31,9 +32,7 @@ class IptcBackend(RestoreBackend):
             code = 0
             try:
                 os.close(read_end)
-                from init import render_iptc
-
-                render_iptc.commit(plan)
+                _load_renderer().commit(plan)
             except BaseException as exc:  # anything must reach the parent as one line
                 code = exc.exit_code if isinstance(exc, InitError) else 1
                 os.write(write_end, _describe(exc).encode())
@@ -47,6 +46,15 @@ class IptcBackend(RestoreBackend):
             raise BackendUnavailableError(report)
         if status != 0 or report:
             raise ApplyError(report or f"IPv{plan.family} apply process died (status {status})")
+
+
+def _load_renderer() -> Any:
+    """:mod:`init.render_iptc`, importing python-iptables; BackendUnavailableError if it can't."""
+    try:
+        from init import render_iptc
+    except (ImportError, OSError) as exc:  # the library or libiptc/libxtables is missing
+        raise BackendUnavailableError(f"python-iptables cannot load: {exc}") from exc
+    return render_iptc
 
 
 def _describe(exc: BaseException) -> str:
