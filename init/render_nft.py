@@ -5,15 +5,14 @@ Each iptables table of the plan becomes an ``ip`` (IPv4) or ``ip6`` table named
 our chains keep their ``ISTIO_*`` names, and each chain lists its rules in their final order
 (``-I`` inserts placed). Each rule is translated one option at a time (:func:`statement`).
 A table's comment carries a fingerprint of its rules, which is how the nftables backend tells
-"already in place" from "drift". User and group names are resolved to numbers where this
-system knows them.
+"already in place" from "drift". User and group names are written quoted, as nft resolves
+them itself when it parses the ruleset: rendering is pure, the same on every machine.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from init.host import owner_id
 from init.plan import CHAIN_PREFIX, Plan, Rule, Table
 from init.state import option_groups
 
@@ -31,7 +30,7 @@ HOOKS: dict[tuple[str, str], str] = {
 _VERDICTS = {"RETURN": "return", "ACCEPT": "accept", "DROP": "drop"}
 _ADDRESS = {"-s": "saddr", "-d": "daddr"}
 _INTERFACE = {"-i": "iifname", "-o": "oifname"}
-_OWNER = {"--uid-owner": ("skuid", "uid"), "--gid-owner": ("skgid", "gid")}
+_OWNER = {"--uid-owner": "skuid", "--gid-owner": "skgid"}
 _FULL_MASK = 0xFFFFFFFF
 
 Group = tuple[bool, str, list[str]]
@@ -57,9 +56,8 @@ def _match(family: int, protocol: str, module: str, group: Group) -> str:
     if option == "--dports":
         return f"{protocol} dport {op}{{ {', '.join(values[0].split(','))} }}"
     if option in _OWNER:
-        key, kind = _OWNER[option]
-        number = owner_id(value, kind)  # type: ignore[arg-type]
-        return f"meta {key} {op}{value if number is None else number}"
+        owner = value if value.isascii() and value.isdigit() else f'"{value}"'
+        return f"meta {_OWNER[option]} {op}{owner}"
     if option == "--ctstate":
         return f"ct state {op}{value.lower()}"
     if option == "--mark":

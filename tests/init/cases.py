@@ -12,6 +12,7 @@ from init.flags import parse_flags
 TESTDATA = Path(__file__).resolve().parent.parent / "testdata" / "iptables"
 ISTIO_DIR = TESTDATA / "istio"
 OURS_DIR = TESTDATA / "ours"
+NFT_DIR = TESTDATA / "nft"
 BASE_ARGS = ("-p", "15001", "-z", "15006", "-e", "15008", "-u", "1337", "-g", "1337")
 
 

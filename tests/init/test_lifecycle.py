@@ -222,3 +222,13 @@ def test_backends_are_equivalent_on_every_golden_case(case: Case, tmp_path: Path
             outcomes.append((done.returncode, _both(fresh, backend) if backend != "nft" else ""))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][0] == outcomes[2][0]
+
+
+def test_nft_resolves_user_and_group_names(ns: Netns) -> None:
+    """The ruleset names ``root`` (quoted); nft resolves it to 0 when it parses the ruleset."""
+    args = ("-u", "root", "-g", "daemon", "-b", "*", "--ipv6", "off", "--backend", "nft")
+    done = sidecar_init(ns, *args)
+    assert done.returncode == 0, done.stderr
+    listing = _nft(ns)
+    assert "meta skuid 0 return" in listing and "meta skgid 1 return" in listing
+    assert "nothing to do" in sidecar_init(ns, *args).stderr
