@@ -1,46 +1,44 @@
-"""Apply, clean up or reconcile the plans of every family, all or nothing.
+"""Apply, clean up or reconcile the plans of every family, all or nothing, under the lock.
 
-Before touching anything the current tables of every family are saved. Each family's state is
-compared with its plan (:func:`init.state.compare`): equivalent rules mean there is nothing to
-do, drift is refused unless ``--reconcile`` (or ``--force-apply``) asks to replace our rules.
-If any step fails, every table we touched, in every family, is restored from the snapshot.
+Holding the xtables lock (:mod:`init.lock`) from first read to last write, the backend saves
+the current state of every family and compares it with each plan: equivalent rules mean there
+is nothing to do; drift is refused unless ``--reconcile`` (or ``--force-apply``) asks to
+replace our rules. Then the rules are committed and, for TPROXY or IPv6, policy routing is set
+up. If any step fails, every table, in every family, is put back as saved, and the error names
+the step that failed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from init import log
+from init import routing
+from init.config import CaptureConfig, Family, RunOptions
 from init.errors import ApplyError, DriftError, InitError
-from init.plan import TABLE_ORDER
-from init.state import compare, parse_save, replace_text
+from init.lock import xtables_lock
+from init.plan import Plan
+from init.state import Status
 
-TYPE_CHECKING = False  # typing's own flag would cost importing typing
-if TYPE_CHECKING:
-    from dataclasses import dataclass
-    from typing import Protocol, TypeAlias
+logger = logging.getLogger(__name__)
 
-    from init.config import Family, RunOptions
-    from init.plan import Plan
-    from init.state import Status, TableState
 
-    State: TypeAlias = dict[str, TableState]
+class Backend(Protocol):
+    """What a backend offers: a snapshot of the state, and changes that can be undone."""
 
-    class Backend(Protocol):
-        """What apply needs from a backend (python-iptables or iptables-restore)."""
+    name: str
 
-        name: str
+    def snapshot(self, plans: tuple[Plan, ...]) -> Any: ...
 
-        def save(self, family: Family) -> str: ...
+    def status(self, snapshot: Any, plan: Plan) -> Status: ...
 
-        def restore(self, family: Family, text: str, noflush: bool = True) -> None: ...
+    def apply(self, snapshot: Any, plans: tuple[Plan, ...]) -> None: ...
 
-        def apply_plan(self, plan: Plan) -> None: ...
+    def cleanup(self, snapshot: Any, plans: tuple[Plan, ...]) -> None: ...
 
-else:
-    from init.records import dataclass
-
-logger = log.get_logger(__name__)
+    def rollback(self, snapshot: Any, plans: tuple[Plan, ...]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -50,90 +48,69 @@ class Outcome:
     action: str
 
 
-def _tables(snapshot: dict[str, TableState], plan: Plan) -> list[str]:
-    return [t for t in TABLE_ORDER if t in snapshot or t in plan.tables()]
-
-
-def rollback_text(snapshot_text: str, tables: list[str]) -> str:
-    """Restore input (without --noflush) that puts ``tables`` back as they were saved."""
-    sections: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in snapshot_text.splitlines():
-        if line.startswith("*"):
-            current = sections.setdefault(line[1:].strip(), [])
-        if current is not None and not line.startswith("#"):
-            current.append(line)
-    out: list[str] = []
-    for table in tables:
-        out += sections.get(table, [f"*{table}", "COMMIT"])
-    return "\n".join(out) + "\n"
-
-
-def _rollback(
-    backend: Backend,
-    plans: tuple[Plan, ...],
-    texts: Mapping[Family, str],
-    states: Mapping[Family, State],
-) -> None:
-    for plan in plans:
-        try:
-            backend.restore(
-                plan.family,
-                rollback_text(texts[plan.family], _tables(states[plan.family], plan)),
-                noflush=False,
-            )
-        except InitError as exc:
-            logger.error("rollback of IPv%d failed: %s", plan.family, exc)
-
-
 def _drift_message(statuses: Mapping[Family, str]) -> str:
     families = ", ".join(f"IPv{f}" for f, s in statuses.items() if s == "drift")
     return (
-        f"{families}: ISTIO_* chains or jumps exist but differ from the planned rules "
+        f"{families}: capture rules exist but differ from the planned rules "
         "(left by another version or other flags); rerun with --reconcile to replace them, "
         "or --cleanup-only to remove them"
     )
 
 
-def _transact(
+def _steps(
     backend: Backend,
+    snapshot: Any,
     plans: tuple[Plan, ...],
-    texts: Mapping[Family, str],
-    states: Mapping[Family, State],
-    statuses: Mapping[Family, Status],
-    step: str,
+    steps: list[tuple[str, Callable[[], None]]],
 ) -> None:
-    """Clean up or apply every plan, given each family's saved text, its parse and status."""
-    try:
-        for plan in plans:
-            current = states[plan.family]
-            if step == "cleanup":
-                text = replace_text(current, plan, ())
-                if text:
-                    backend.restore(plan.family, text)
-            elif statuses[plan.family] == "clean":
-                backend.apply_plan(plan)
-            else:
-                backend.restore(plan.family, replace_text(current, plan, plan.rules))
-    except ApplyError:
-        _rollback(backend, plans, texts, states)
-        raise
+    """Run ``steps`` in order; on a failure roll everything back and name the step."""
+    for step, action in steps:
+        try:
+            action()
+        except InitError as exc:
+            try:
+                backend.rollback(snapshot, plans)
+            except InitError as undo:
+                logger.error("rollback failed: %s", undo)
+                raise ApplyError(f"{step} failed: {exc}; rollback failed too: {undo}") from exc
+            if isinstance(exc, ApplyError):
+                raise ApplyError(f"{step} failed: {exc}; every change was rolled back") from exc
+            raise
 
 
-def run(backend: Backend, plans: tuple[Plan, ...], options: RunOptions) -> Outcome:
-    """Bring the tables of every family to the plans (or remove our rules)."""
-    texts = {plan.family: backend.save(plan.family) for plan in plans}
-    states = {family: parse_save(text) for family, text in texts.items()}
-    statuses = {p.family: compare(states[p.family], p) for p in plans}
+def _decide(backend: Backend, snapshot: Any, plans: tuple[Plan, ...], options: RunOptions) -> str:
+    statuses = {plan.family: backend.status(snapshot, plan) for plan in plans}
     logger.info("current state: %s", ", ".join(f"IPv{f} {s}" for f, s in statuses.items()))
-    if options.cleanup_only:
-        _transact(backend, plans, texts, states, statuses, "cleanup")
-        return Outcome("cleaned")
     values = set(statuses.values())
+    if options.cleanup_only:
+        return "cleaned"
     if values == {"equivalent"} and not options.force_apply:
         logger.info("rules already in place and equivalent to the plan: nothing to do")
-        return Outcome("unchanged")
+        return "unchanged"
     if "drift" in values and not (options.reconcile or options.force_apply):
         raise DriftError(_drift_message(statuses))
-    _transact(backend, plans, texts, states, statuses, "apply")
-    return Outcome("applied" if values == {"clean"} else "reconciled")
+    return "applied" if values == {"clean"} else "reconciled"
+
+
+def run(
+    backend: Backend, capture: CaptureConfig, plans: tuple[Plan, ...], options: RunOptions
+) -> Outcome:
+    """Bring the rules of every family to the plans (or remove ours), then the routing."""
+    with xtables_lock():
+        snapshot = backend.snapshot(plans)
+        action = _decide(backend, snapshot, plans, options)
+        if action == "cleaned":
+            _steps(
+                backend, snapshot, plans, [("cleanup", lambda: backend.cleanup(snapshot, plans))]
+            )
+        elif action != "unchanged":
+            _steps(backend, snapshot, plans, [
+                (f"applying rules with {backend.name}", lambda: backend.apply(snapshot, plans)),
+                ("policy routing (netlink)", lambda: routing.configure(capture)),
+            ])  # fmt: skip
+        elif capture.tproxy or capture.ipv6:  # the rules are in place: only the routing
+            try:
+                routing.configure(capture)
+            except ApplyError as exc:
+                raise ApplyError(f"policy routing (netlink) failed: {exc}") from exc
+    return Outcome(action)

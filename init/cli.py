@@ -1,31 +1,46 @@
 """``sidecar-init``: the entry point. Logging is configured here and errors become exit codes.
 
-Flow: flags -> validated config -> plans -> (dry run: print) or (backend -> apply/cleanup ->
-routing) -> optional validation. See :mod:`init.errors` for the exit codes.
+The flow reads in one direction: flags (:mod:`init.flags`) -> validated config
+(:mod:`init.config`) -> a plan per IP family (:mod:`init.plan`) -> a renderer and backend
+(:mod:`init.detect` picks it) -> apply (:mod:`init.apply`) -> optional validation. See
+:mod:`init.errors` for the exit codes.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
-from init import log
 from init.config import CaptureConfig, RunOptions, build_config
 from init.errors import InitError
 from init.flags import FlagValues, parse_flags
 from init.plan import Plan, build_plans
-from init.render import to_restore_text
+from init.render_nft import to_nft_text
+from init.render_restore import to_restore_text
 
-TYPE_CHECKING = False  # typing's own flag would cost importing typing
-if TYPE_CHECKING:
-    from typing import NoReturn, TextIO
+logger = logging.getLogger("init")
 
-logger = log.get_logger("init")
-
-_LEVELS = {"debug": log.DEBUG, "info": log.INFO, "warn": log.WARNING, "warning": log.WARNING,
-           "error": log.ERROR, "fatal": log.CRITICAL, "none": log.CRITICAL + 10}  # fmt: skip
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+           "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL,
+           "none": logging.CRITICAL + 10}  # fmt: skip
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``time``, ``level``, ``msg`` (Istio's field names)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = {"WARNING": "warn", "CRITICAL": "fatal"}.get(record.levelname, record.levelname)
+        entry = {
+            "time": self.formatTime(record),
+            "level": level.lower(),
+            "msg": record.getMessage(),
+        }
+        return json.dumps(entry)
 
 
 def _level(spec: str) -> int:
@@ -34,86 +49,48 @@ def _level(spec: str) -> int:
         scope, _, level = part.rpartition(":")
         if scope in ("", "default", "all") and level.strip() in _LEVELS:
             return _LEVELS[level.strip()]
-    return log.INFO
+    return logging.INFO
 
 
 def configure_logging(flags: FlagValues) -> None:
-    """Send the ``init`` records to --log_target, as text or JSON, from --log_output_level on.
-
-    Through :mod:`init.log` straight to the stream; through :mod:`logging` handlers on the
-    ``init`` logger when ``logging`` is already imported (the package used as a library).
-    """
+    """Send the ``init`` records to --log_target, as text or JSON, from --log_output_level on."""
     target = flags.text("log_target").split(",")[0].strip()
-    as_json, level = flags.flag("log_as_json"), _level(flags.text("log_output_level"))
-    if "logging" in sys.modules:
-        log.reset()
-        _configure_stdlib_logging(target, as_json, level)
-        return
-    stream: TextIO
-    if target in ("stdout", "stderr", ""):
-        stream = sys.stdout if target == "stdout" else sys.stderr
-    else:  # as logging.FileHandler(target) opens it
-        import io
-
-        stream = open(os.path.abspath(target), "a", encoding=io.text_encoding(None))
-    log.configure(level, stream, as_json)
-
-
-def _configure_stdlib_logging(target: str, as_json: bool, level: int) -> None:
-    import logging
-
-    class JsonFormatter(logging.Formatter):
-        def format(self, record: logging.LogRecord) -> str:
-            return log.json_line(record.created, record.levelname, record.getMessage())
-
     handler: logging.Handler
     if target in ("stdout", "stderr", ""):
         handler = logging.StreamHandler(sys.stdout if target == "stdout" else sys.stderr)
     else:
         handler = logging.FileHandler(target)
-    handler.setFormatter(JsonFormatter() if as_json else logging.Formatter(_TEXT_FORMAT))
-    root = logging.getLogger("init")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    handler.setFormatter(
+        JsonFormatter() if flags.flag("log_as_json") else logging.Formatter(_TEXT_FORMAT)
+    )
+    logger.handlers[:] = [handler]
+    logger.setLevel(_level(flags.text("log_output_level")))
+    logger.propagate = False
+
+
+def render(plans: tuple[Plan, ...], options: RunOptions) -> str:
+    """The dry-run text: iptables-restore input, or the nftables ruleset with --backend nft."""
+    to_text = to_nft_text if options.backend == "nft" else to_restore_text
+    return "".join(to_text(plan) for plan in plans)
 
 
 def _dry_run(plans: tuple[Plan, ...], options: RunOptions) -> None:
-    text = "".join(to_restore_text(plan) for plan in plans)
+    text = render(plans, options)
     if options.dry_run_file:
         with open(options.dry_run_file, "w", encoding="utf-8") as handle:
             handle.write(text)
     sys.stdout.write(text)
-    sys.stdout.flush()
-
-
-def _log_plans(plans: tuple[Plan, ...]) -> None:
-    for plan in plans:
-        logger.info("IPv%d rules in place:\n%s", plan.family, to_restore_text(plan).rstrip())
 
 
 def _apply(capture: CaptureConfig, options: RunOptions, plans: tuple[Plan, ...]) -> None:
-    from init import detect  # not needed by --dry-run
+    from init import apply, detect  # not needed by --dry-run
 
-    # python-iptables: its workers start building the rules now (nothing to build for a
-    # cleanup), while the rest of the run probes the kernel and reads the tables.
-    backend = detect.choose_backend(
-        options, capture.families, () if options.cleanup_only else plans
-    )
-    try:
-        from init import apply
-
-        outcome = apply.run(backend, plans, options)
-    finally:
-        backend.close()
+    backend = detect.choose_backend(options, capture.families)
+    outcome = apply.run(backend, capture, plans, options)
     logger.info("%s with %s", outcome.action, backend.name)
-    if options.cleanup_only:
-        return
-    if capture.tproxy or capture.ipv6:
-        from init import routing  # pyroute2 only when needed
-
-        routing.configure(capture)
-    _log_plans(plans)
+    if not options.cleanup_only:
+        for plan in plans:
+            logger.info("IPv%d rules in place:\n%s", plan.family, render((plan,), options).rstrip())
 
 
 def run(capture: CaptureConfig, options: RunOptions) -> None:
@@ -139,27 +116,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         capture, options = build_config(flags)
         run(capture, options)
     except InitError as exc:
-        print(f"sidecar-init: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"sidecar-init: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # e.g. an unwritable --log_target or DRY_RUN_FILE_PATH
+        print(f"sidecar-init: {exc.filename or 'error'}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # never a traceback for the user; details at debug level
         logger.debug("unexpected failure", exc_info=True)
-        print(f"sidecar-init: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"sidecar-init: internal error: {exc!r}", file=sys.stderr)
         return 1
     return 0
 
 
 def entry() -> NoReturn:
-    """The ``sidecar-init`` program (console script, ``python -m init``): :func:`main`, then exit.
-
-    It exits at once, skipping the interpreter's orderly shutdown, which tears down every
-    loaded module one by one: several milliseconds of the init container's start (about 8 ms
-    on the benchmark machine) for a process that is done. Output is flushed first; log
-    records were flushed as they were written; the kernel reclaims the rest.
-    """
-    code = main()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed or broken stream: nothing left to lose
-            pass
-    os._exit(code)
+    """The ``sidecar-init`` program (console script, ``python -m init``)."""
+    sys.exit(main())

@@ -10,33 +10,44 @@ into validated values is :mod:`init.config`'s job.
 
 from __future__ import annotations
 
-import os
-import sys
+import argparse
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from init.errors import ConfigError
-
-TYPE_CHECKING = False  # typing's own flag would cost importing typing
-if TYPE_CHECKING:
-    import argparse
-    from dataclasses import dataclass
-else:
-    from init.records import dataclass
+from init.errors import ConfigError, describe_exit_codes
 
 LEADING_WORD = "istio-iptables"
 _TRUE = frozenset({"1", "t", "true"})
 _FALSE = frozenset({"0", "f", "false"})
 
+DESCRIPTION = """\
+Install the traffic capture rules of an Istio sidecar in the current network namespace
+(istio-iptables' flags and rule sets), or check them with --run-validation. The flow is:
+flags -> validated config -> a plan of rules -> a backend (iptables-restore, python-iptables
+or native nftables) -> one atomic apply, serialised on the xtables lock."""
+
+ENVIRONMENT = """\
+environment:
+  Every flag but --envoy-port and the --log_* flags also reads the variable named after it
+  (--proxy-uid: PROXY_UID); the flag wins. Besides:
+  ISTIO_OUTBOUND_OWNER_GROUPS           groups whose outbound traffic is captured ('*')
+  ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE   groups whose outbound traffic is not captured
+  ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR     the IPv4 loopback CIDR (127.0.0.1/32)
+  ENVOY_USER                            proxy user name when -u is not given (istio-proxy)
+  DRY_RUN_FILE_PATH                     with --dry-run, also write the rules to this file
+  XTABLES_LOCKFILE                      the lock serialising rule changes (/run/xtables.lock)"""
+
 
 @dataclass(frozen=True)
 class FlagSpec:
-    """One flag: long name, optional short name, environment variables, default, kind."""
+    """One flag: long name, optional short name, default (a bool for switches), environment."""
 
     long: str
     short: str | None = None
     default: str | bool = ""
-    envs: tuple[str, ...] | None = None  # None: the derived name; () : no environment binding
     help: str = ""
+    envs: tuple[str, ...] | None = None  # None: the derived name; (): no environment binding
 
     @property
     def dest(self) -> str:
@@ -53,56 +64,51 @@ class FlagSpec:
         return (self.long.upper().replace("-", "_"),)
 
 
-def _f(long: str, short: str | None = None, default: str | bool = "", **kw: object) -> FlagSpec:
-    return FlagSpec(long, short, default, **kw)  # type: ignore[arg-type]
-
-
+F = FlagSpec
 FLAGS: tuple[FlagSpec, ...] = (
-    _f("envoy-port", "p", "15001", envs=(), help="outbound capture port"),
-    _f("inbound-capture-port", "z", "15006", help="inbound capture port"),
-    _f("inbound-tunnel-port", "e", "15008", help="HBONE tunnel port, never captured"),
-    _f("proxy-uid", "u", "", help="uids whose traffic bypasses capture (comma list)"),
-    _f("proxy-gid", "g", "", help="gids whose traffic bypasses capture (default: the uids)"),
-    _f("istio-inbound-interception-mode", "m", "", help="REDIRECT (default) or TPROXY"),
-    _f("istio-inbound-ports", "b", "", help="inbound ports to capture, '*' for all"),
-    _f("istio-local-exclude-ports", "d", "", help="inbound ports to skip with -b '*'"),
-    _f("istio-exclude-interfaces", "c", "", help="interfaces never captured"),
-    _f("istio-service-cidr", "i", "", help="outbound CIDRs to capture, '*' for all"),
-    _f("istio-service-exclude-cidr", "x", "", help="outbound CIDRs to skip"),
-    _f("istio-outbound-ports", "q", "", help="outbound ports always captured"),
-    _f("istio-local-outbound-ports-exclude", "o", "", help="outbound ports to skip"),
-    _f("kube-virt-interfaces", "k", "", help="interfaces whose inbound is treated as outbound"),
-    _f("istio-inbound-tproxy-mark", "t", "1337", help="fwmark of TPROXY mode"),
-    _f("istio-inbound-tproxy-route-table", "r", "133", help="route table of TPROXY mode"),
-    _f("dry-run", "n", False, help="print the iptables-restore text per IP family, apply nothing"),
-    _f("iptables-probe-port", None, "15002", help="port the validation client dials"),
-    _f("probe-timeout", None, "5s", help="validation timeout (Go duration, e.g. 5s)"),
-    _f("skip-rule-apply", None, False, help="apply no rules (with --run-validation)"),
-    _f("run-validation", None, False, help="prove redirection works after applying"),
-    _f("redirect-dns", None, False, envs=("REDIRECT_DNS", "ISTIO_META_DNS_CAPTURE")),
-    _f("capture-all-dns", None, False, help="capture :53 to any destination"),
-    _f("drop-invalid", None, False, envs=("DROP_INVALID", "INVALID_DROP")),
-    _f(
-        "dual-stack", None, False, envs=("DUAL_STACK", "ISTIO_DUAL_STACK", "ISTIO_AGENT_DUAL_STACK")
-    ),
-    _f("network-namespace", None, "", help="CNI mode netns (not supported: run inside the netns)"),
-    _f("cni-mode", None, False, help="CNI host-filesystem mode (not supported)"),
-    _f("reconcile", None, False, help="on drift, remove our rules and apply again"),
-    _f("cleanup-only", None, False, help="remove our chains and jumps, nothing else"),
-    _f("force-apply", None, False, help="remove our rules and apply again even if equivalent"),
-    _f("native-nftables", None, False, help="native nftables backend (not supported)"),
-    _f("force-iptables-binary", None, "", help="legacy or nft"),
+    F("envoy-port", "p", "15001", "outbound capture port", envs=()),
+    F("inbound-capture-port", "z", "15006", "inbound capture port"),
+    F("inbound-tunnel-port", "e", "15008", "HBONE tunnel port, never captured"),
+    F("proxy-uid", "u", "", "uids whose traffic bypasses capture (comma list; default: the uid of $ENVOY_USER, else 1337)"),  # noqa: E501
+    F("proxy-gid", "g", "", "gids whose traffic bypasses capture (default: the uids)"),
+    F("istio-inbound-interception-mode", "m", "", "REDIRECT (default) or TPROXY"),
+    F("istio-inbound-ports", "b", "", "inbound ports to capture, '*' for all"),
+    F("istio-local-exclude-ports", "d", "", "inbound ports to skip with -b '*'"),
+    F("istio-exclude-interfaces", "c", "", "interfaces never captured"),
+    F("istio-service-cidr", "i", "", "outbound CIDRs to capture, '*' for all"),
+    F("istio-service-exclude-cidr", "x", "", "outbound CIDRs to skip"),
+    F("istio-outbound-ports", "q", "", "outbound ports always captured"),
+    F("istio-local-outbound-ports-exclude", "o", "", "outbound ports to skip"),
+    F("kube-virt-interfaces", "k", "", "interfaces whose inbound is treated as outbound"),
+    F("istio-inbound-tproxy-mark", "t", "1337", "fwmark of TPROXY mode"),
+    F("istio-inbound-tproxy-route-table", "r", "133", "route table of TPROXY mode"),
+    F("dry-run", "n", False, "print the iptables-restore text per IP family, apply nothing"),
+    F("iptables-probe-port", None, "15002", "port the validation client dials"),
+    F("probe-timeout", None, "5s", "validation timeout (Go duration, e.g. 5s)"),
+    F("skip-rule-apply", None, False, "apply no rules (with --run-validation: CNI mode)"),
+    F("run-validation", None, False, "prove that connections are redirected to the proxy"),
+    F("redirect-dns", None, False, "capture DNS to the resolv.conf nameservers", envs=("REDIRECT_DNS", "ISTIO_META_DNS_CAPTURE")),  # noqa: E501
+    F("capture-all-dns", None, False, "capture DNS to any server (with --redirect-dns)"),
+    F("drop-invalid", None, False, "drop packets conntrack finds INVALID", envs=("DROP_INVALID", "INVALID_DROP")),  # noqa: E501
+    F("dual-stack", None, False, "IPv6 rules when the pod has any IPv6 address", envs=("DUAL_STACK", "ISTIO_DUAL_STACK", "ISTIO_AGENT_DUAL_STACK")),  # noqa: E501
+    F("network-namespace", None, "", "CNI mode netns (not supported: run inside the netns)"),
+    F("cni-mode", None, False, "CNI host-filesystem mode (not supported)"),
+    F("reconcile", None, False, "on drift, remove our rules and apply again"),
+    F("cleanup-only", None, False, "remove our chains and jumps, nothing else"),
+    F("force-apply", None, False, "remove our rules and apply again even if equivalent"),
+    F("native-nftables", None, False, "apply with the native nftables backend (--backend nft)"),
+    F("force-iptables-binary", None, "", "legacy or nft: the iptables variant to use"),
     # Ours, beyond istio-iptables.
-    _f("backend", None, "auto", envs=("SIDECAR_INIT_BACKEND",), help="auto, iptc or restore"),
-    _f("ipv6", None, "auto", envs=("SIDECAR_INIT_IPV6",), help="auto, on or off"),
-    _f("resolv-conf", None, "/etc/resolv.conf", envs=("SIDECAR_INIT_RESOLV_CONF",)),
+    F("backend", None, "auto", "auto, restore, iptc or nft (see the README)", envs=("SIDECAR_INIT_BACKEND",)),  # noqa: E501
+    F("ipv6", None, "auto", "IPv6 rules: auto (detect), on or off", envs=("SIDECAR_INIT_IPV6",)),
+    F("resolv-conf", None, "/etc/resolv.conf", "where --redirect-dns reads the nameservers", envs=("SIDECAR_INIT_RESOLV_CONF",)),  # noqa: E501
     # Istio's logging flags.
-    _f("log_output_level", None, "default:info", envs=()),
-    _f("log_as_json", None, False, envs=()),
-    _f("log_caller", None, "", envs=()),
-    _f("log_stacktrace_level", None, "", envs=()),
-    _f("log_target", None, "stderr", envs=()),
-)
+    F("log_output_level", None, "default:info", "debug, info, warn, error or none (scope:level list)", envs=()),  # noqa: E501
+    F("log_as_json", None, False, "log JSON lines", envs=()),
+    F("log_caller", None, "", "accepted for Istio compatibility; ignored", envs=()),
+    F("log_stacktrace_level", None, "", "accepted for Istio compatibility; ignored", envs=()),
+    F("log_target", None, "stderr", "stderr, stdout or a file path", envs=()),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -134,94 +140,51 @@ def parse_bool(text: str, source: str) -> bool:
     raise ConfigError(f"{source}: invalid boolean {text!r} (use true or false)")
 
 
-def terminal_columns() -> int:
-    """``shutil.get_terminal_size().columns``, without importing shutil (bz2, lzma, ...)."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns <= 0:
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:
+        raise ConfigError(message)
+
+
+class _Version(argparse.Action):
+    """``--version``: the installed package's version (looked up only when asked)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
         try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 80
-    return columns
+            number = version("sidecar-injector")
+        except PackageNotFoundError:
+            number = "unknown (not installed)"
+        print(f"sidecar-init {number}")
+        parser.exit()
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    """The full parser: --help, and every spelling the fast path leaves to it, with its errors."""
-    import argparse
-    import functools
-
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:  # type: ignore[override]
-            raise ConfigError(message)
-
-    # argparse's formatter would import shutil and ask the terminal once per add_argument.
-    # (Its own default is the terminal width less 2.)
-    formatter = functools.partial(argparse.HelpFormatter, width=terminal_columns() - 2)
-    parser = Parser(
-        prog="sidecar-init", add_help=True, allow_abbrev=False, formatter_class=formatter
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every flag; ``--help`` lists them with the exit codes and environment."""
+    parser = _Parser(
+        prog="sidecar-init",
+        description=DESCRIPTION,
+        epilog=f"{describe_exit_codes()}\n\n{ENVIRONMENT}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     for spec in FLAGS:
         names = [f"--{spec.long}"] + ([f"-{spec.short}"] if spec.short else [])
         if spec.is_bool:
             parser.add_argument(*names, dest=spec.dest, nargs="?", const="true", help=spec.help)
         else:
-            parser.add_argument(*names, dest=spec.dest, help=spec.help)
+            parser.add_argument(*names, dest=spec.dest, metavar="VALUE", help=spec.help)
     return parser
 
 
-_BY_OPTION = {f"-{s.short}": s for s in FLAGS if s.short} | {f"--{s.long}": s for s in FLAGS}
-
-
-def fast_parse(args: Sequence[str]) -> dict[str, str] | None:
-    """The given flags (dest -> raw text) when every word has a plain spelling, else None.
-
-    Plain: ``--name=value``, ``-x=value``, ``-xvalue``, ``--name value`` or ``-x value`` with
-    a value not starting with ``-``, and a bare boolean not followed by a value. argparse
-    parses those exactly so (a test compares the two); anything else (``--help``, unknown
-    names, a value starting with ``-``, ``--flag true``, ``--``) is left to argparse, which
-    costs several milliseconds of the init container's start.
-    """
-    given: dict[str, str] = {}
-    position, count = 0, len(args)
-    while position < count:
-        word = args[position]
-        position += 1
-        name, equals, value = word.partition("=")
-        spec = _BY_OPTION.get(name)
-        if spec is None:  # -xVALUE
-            spec = _BY_OPTION.get(word[:2]) if word[1:2] != "-" else None
-            if spec is None or spec.is_bool:
-                return None
-            equals, value = "=", word[2:]
-        if spec.is_bool and not equals:
-            value = "true"  # a following plain word is refused next round: argparse's value
-        elif not equals:
-            following = args[position] if position < count else None
-            if following is None or following.startswith("-"):
-                return None
-            value, position = following, position + 1
-        given[spec.dest] = value
-    return given
-
-
-def _from_env(spec: FlagSpec, environ: Mapping[str, str]) -> tuple[str, str] | None:
-    for name in spec.env_names:
-        if name in environ:
-            return environ[name], f"${name}"
-    return None
-
-
 def _resolve(spec: FlagSpec, given: str | None, environ: Mapping[str, str]) -> tuple[object, str]:
-    flag_source = f"--{spec.long}"
-    raw, source = given, flag_source
+    raw, source = given, f"--{spec.long}"
     if raw is None:
-        found = _from_env(spec, environ)
-        if found is None:
-            return spec.default, flag_source
-        raw, source = found
+        name = next((n for n in spec.env_names if n in environ), None)
+        if name is None:
+            return spec.default, source
+        raw, source = environ[name], f"${name}"
     if spec.is_bool:
         return parse_bool(raw, source), source
     return raw, source
@@ -232,9 +195,7 @@ def parse_flags(argv: Sequence[str], environ: Mapping[str, str]) -> FlagValues:
     args = list(argv)
     if args and args[0] == LEADING_WORD:
         args = args[1:]
-    given = fast_parse(args)
-    if given is None:
-        given = vars(_build_parser().parse_args(args))
+    given = vars(build_parser().parse_args(args))
     values: dict[str, str | bool] = {}
     sources: dict[str, str] = {}
     for spec in FLAGS:

@@ -8,41 +8,33 @@ resolv.conf.
 
 from __future__ import annotations
 
-from init import log
+import array
+import fcntl
+import grp
+import ipaddress
+import logging
+import pwd
+import socket
+import struct
+from typing import Literal
 
-TYPE_CHECKING = False  # typing's own flag would cost importing typing
-if TYPE_CHECKING:
-    import ipaddress
-    from typing import Literal
-
-logger = log.get_logger(__name__)
+logger = logging.getLogger(__name__)
 
 _SIOCGIFCONF = 0x8912
 _IFREQ_SIZE = 40  # struct ifreq on 64-bit Linux
 _IF_INET6 = "/proc/net/if_inet6"
 _SCOPE_GLOBAL = 0x00
+RESOLV_CONF_LIMIT = 64 * 1024  # glibc reads a few nameservers; no real resolv.conf is larger
 
 
 def ipv4_addresses() -> list[ipaddress.IPv4Address]:
     """Every IPv4 address configured on an interface of this netns (SIOCGIFCONF)."""
-    import _socket  # socket.py's enums and selectors are not needed for one ioctl
-    import array
-    import fcntl
-    import struct
-
     buf = array.array("B", b"\0" * _IFREQ_SIZE * 64)
     addr, _ = buf.buffer_info()
-    sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
-    try:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         request = struct.pack("iL", len(buf), addr)
         length = struct.unpack("iL", fcntl.ioctl(sock.fileno(), _SIOCGIFCONF, request))[0]
-    finally:
-        sock.close()
     raw = buf.tobytes()[:length]
-    if not length:
-        return []
-    import ipaddress
-
     return [ipaddress.IPv4Address(raw[i + 20 : i + 24]) for i in range(0, length, _IFREQ_SIZE)]
 
 
@@ -54,8 +46,6 @@ def ipv6_global_addresses(path: str = _IF_INET6) -> list[ipaddress.IPv6Address]:
     except FileNotFoundError:
         return []
     found = []
-    if lines:
-        import ipaddress
     for line in lines:
         fields = line.split()
         if len(fields) >= 4 and int(fields[3], 16) == _SCOPE_GLOBAL:
@@ -77,11 +67,8 @@ def pod_has_ipv6(dual_stack: bool) -> bool:
 
 def owner_id(name: str, kind: Literal["uid", "gid"]) -> int | None:
     """The numeric uid or gid ``name`` stands for (digits as they are); None when unknown."""
-    if name.isdigit():
+    if name.isascii() and name.isdigit():
         return int(name)
-    import grp
-    import pwd
-
     try:
         return pwd.getpwnam(name).pw_uid if kind == "uid" else grp.getgrnam(name).gr_gid
     except KeyError:
@@ -89,21 +76,26 @@ def owner_id(name: str, kind: Literal["uid", "gid"]) -> int | None:
 
 
 def read_nameservers(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The IPv4 and IPv6 ``nameserver`` addresses listed in a resolv.conf file."""
+    """The IPv4 and IPv6 ``nameserver`` addresses listed in a resolv.conf file.
+
+    Reads at most :data:`RESOLV_CONF_LIMIT` bytes; a larger file (or a device such as
+    ``/dev/zero``) is refused with ValueError rather than read without end.
+    """
+    with open(path, "rb") as handle:
+        data = handle.read(RESOLV_CONF_LIMIT + 1)
+    if len(data) > RESOLV_CONF_LIMIT:
+        raise ValueError(f"larger than {RESOLV_CONF_LIMIT} bytes; not a resolv.conf")
     v4: list[str] = []
     v6: list[str] = []
-    import ipaddress
-
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            fields = line.split()
-            if len(fields) < 2 or fields[0] != "nameserver":
-                continue
-            try:
-                text = fields[1].split("%", 1)[0]
-                address = ipaddress.ip_address(text)
-            except ValueError:
-                logger.warning("%s: ignoring unparsable nameserver %r", path, fields[1])
-                continue
-            (v4 if address.version == 4 else v6).append(text)  # as written, like Istio
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        fields = line.split()
+        if len(fields) < 2 or fields[0] != "nameserver":
+            continue
+        text = fields[1].split("%", 1)[0]
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            logger.warning("%s: ignoring unparsable nameserver %r", path, fields[1])
+            continue
+        (v4 if address.version == 4 else v6).append(text)  # as written, like Istio
     return tuple(v4), tuple(v6)

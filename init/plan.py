@@ -8,36 +8,27 @@ insert (``position`` set) is applied at that point of the sequence, as ``iptable
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
-TYPE_CHECKING = False  # typing's own flag would cost importing typing
-if TYPE_CHECKING:
-    from dataclasses import dataclass
-    from typing import Literal, TypeAlias
+from init.config import CaptureConfig, Family
 
-    from init.config import CaptureConfig, Family
-
-    Table: TypeAlias = Literal["filter", "mangle", "nat", "raw"]
-else:
-    from init.records import dataclass
+Table: TypeAlias = Literal["filter", "mangle", "nat", "raw"]
 
 TABLE_ORDER: tuple[Table, ...] = ("filter", "mangle", "nat", "raw")
 BUILTIN_CHAINS = frozenset({"INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"})
 CHAIN_PREFIX = "ISTIO_"
 
-INBOUND = "ISTIO_INBOUND"
-REDIRECT = "ISTIO_REDIRECT"
-IN_REDIRECT = "ISTIO_IN_REDIRECT"
-OUTPUT = "ISTIO_OUTPUT"
-OUTPUT_DNS = "ISTIO_OUTPUT_DNS"
-DIVERT = "ISTIO_DIVERT"
-TPROXY = "ISTIO_TPROXY"
-DROP = "ISTIO_DROP"
+INBOUND, REDIRECT, IN_REDIRECT = "ISTIO_INBOUND", "ISTIO_REDIRECT", "ISTIO_IN_REDIRECT"
+OUTPUT, OUTPUT_DNS, DROP = "ISTIO_OUTPUT", "ISTIO_OUTPUT_DNS", "ISTIO_DROP"
+DIVERT, TPROXY = "ISTIO_DIVERT", "ISTIO_TPROXY"
 
 DNS_PORT = "53"
 AGENT_DNS_PORT = "15053"
 OUTBOUND_MARK = "1338"
 INBOUND_PASSTHROUGH_SOURCE: dict[Family, str] = {4: "127.0.0.6/32", 6: "::6/128"}
 HOST_PREFIX: dict[Family, str] = {4: "/32", 6: "/128"}
+_ZONE1, _ZONE2 = ("-j", "CT", "--zone", "1"), ("-j", "CT", "--zone", "2")
 
 
 @dataclass(frozen=True)
@@ -52,11 +43,7 @@ class Rule:
     @property
     def target(self) -> str | None:
         """The ``-j`` target, if any."""
-        spec = self.spec
-        for i in range(len(spec) - 1):
-            if spec[i] == "-j":
-                return spec[i + 1]
-        return None
+        return next((self.spec[i + 1] for i, t in enumerate(self.spec[:-1]) if t == "-j"), None)
 
     def command(self) -> str:
         """The rule as an iptables-restore line."""
@@ -87,6 +74,14 @@ class Plan:
             if name.startswith(CHAIN_PREFIX):
                 seen.setdefault(name, None)
         return tuple(seen)
+
+    def chain_rules(self, table: Table) -> dict[str, list[Rule]]:
+        """Each chain's rules in their final order (inserts placed), our empty chains too."""
+        chains: dict[str, list[Rule]] = {name: [] for name in self.chains_of(table)}
+        for rule in self.rules_of(table):
+            rules = chains.setdefault(rule.chain, [])
+            rules.insert(len(rules) if rule.position is None else rule.position - 1, rule)
+        return chains
 
 
 class _Builder:
@@ -172,20 +167,8 @@ def _owner_rules(b: _Builder, option: str, owners: Iterable[str], dns: bool, mul
         hairpin = ("-o", "lo", "!", "-d", b.loopback, "-p", "tcp", *skip_ports)
         b.add("nat", OUTPUT, *hairpin, "-m", "owner", option, owner, "-j", IN_REDIRECT)
         if not c.outbound_include.has_loopback:
-            b.add(
-                "nat",
-                OUTPUT,
-                "-o",
-                "lo",
-                *not_dns,
-                "-m",
-                "owner",
-                "!",
-                option,
-                owner,
-                "-j",
-                "RETURN",
-            )
+            not_owner = ("-m", "owner", "!", option, owner)
+            b.add("nat", OUTPUT, "-o", "lo", *not_dns, *not_owner, "-j", "RETURN")
         b.add("nat", OUTPUT, "-m", "owner", option, owner, "-j", "RETURN")
 
 
@@ -216,11 +199,9 @@ def _dns_nat(b: _Builder) -> None:
         ((),) if c.capture_all_dns else tuple(("-d", s) for s in servers)
     )
     for protocol, to_ports in (("tcp", "--to-ports"), ("udp", "--to-port")):
-        for destination in destinations:
-            b.add(
-                "nat", OUTPUT_DNS, "-p", protocol, "--dport", DNS_PORT, *destination,
-                "-j", "REDIRECT", to_ports, AGENT_DNS_PORT,
-            )  # fmt: skip
+        for to in destinations:
+            redirect = ("-j", "REDIRECT", to_ports, AGENT_DNS_PORT)
+            b.add("nat", OUTPUT_DNS, "-p", protocol, "--dport", DNS_PORT, *to, *redirect)
 
 
 def _owners(c: CaptureConfig) -> list[tuple[str, str]]:
@@ -233,20 +214,8 @@ def _dns_zones(b: _Builder) -> None:
     c = b.config
     for option, owner in _owners(c):
         mine = ("-m", "owner", option, owner)
-        b.add("raw", OUTPUT_DNS, "-p", "udp", "--dport", DNS_PORT, *mine, "-j", "CT", "--zone", "1")
-        b.add(
-            "raw",
-            OUTPUT_DNS,
-            "-p",
-            "udp",
-            "--sport",
-            AGENT_DNS_PORT,
-            *mine,
-            "-j",
-            "CT",
-            "--zone",
-            "2",
-        )
+        b.add("raw", OUTPUT_DNS, "-p", "udp", "--dport", DNS_PORT, *mine, *_ZONE1)
+        b.add("raw", OUTPUT_DNS, "-p", "udp", "--sport", AGENT_DNS_PORT, *mine, *_ZONE2)
     # Queries to any resolver or to each one, and their answers (matched by source).
     peers: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
         (((), ()),) if c.capture_all_dns else tuple((("-d", s), ("-s", s)) for s in _servers(b))
@@ -254,14 +223,8 @@ def _dns_zones(b: _Builder) -> None:
     if peers:
         b.add("raw", "PREROUTING", "-j", INBOUND)
     for to_server, from_server in peers:
-        b.add(
-            "raw", OUTPUT_DNS, "-p", "udp", "--dport", DNS_PORT, *to_server,
-            "-j", "CT", "--zone", "2",
-        )  # fmt: skip
-        b.add(
-            "raw", INBOUND, "-p", "udp", "--sport", DNS_PORT, *from_server,
-            "-j", "CT", "--zone", "1",
-        )  # fmt: skip
+        b.add("raw", OUTPUT_DNS, "-p", "udp", "--dport", DNS_PORT, *to_server, *_ZONE2)
+        b.add("raw", INBOUND, "-p", "udp", "--sport", DNS_PORT, *from_server, *_ZONE1)
 
 
 def _outbound(b: _Builder) -> None:
@@ -301,66 +264,19 @@ def _outbound_include(b: _Builder) -> None:
 def _tproxy_marks(b: _Builder) -> None:
     c = b.config
     mark, lo_out = str(c.tproxy_mark), ("!", "-d", b.loopback, "-p", "tcp", "-o", "lo")
-    b.add(
-        "mangle",
-        "PREROUTING",
-        "-p",
-        "tcp",
-        "-m",
-        "mark",
-        "--mark",
-        mark,
-        "-j",
-        "CONNMARK",
-        "--save-mark",
-    )
-    b.add("mangle", "OUTPUT", "-p", "tcp", "-o", "lo", "-m", "mark", "--mark", mark, "-j", "RETURN")
+    has_mark = ("-m", "mark", "--mark", mark)
+    b.add("mangle", "PREROUTING", "-p", "tcp", *has_mark, "-j", "CONNMARK", "--save-mark")
+    b.add("mangle", "OUTPUT", "-p", "tcp", "-o", "lo", *has_mark, "-j", "RETURN")
     for option, owner in _owners(c):
-        b.add(
-            "mangle",
-            "OUTPUT",
-            *lo_out,
-            "-m",
-            "owner",
-            option,
-            owner,
-            "-j",
-            "MARK",
-            "--set-mark",
-            OUTBOUND_MARK,
-        )
-    b.add(
-        "mangle",
-        "OUTPUT",
-        "-p",
-        "tcp",
-        "-m",
-        "connmark",
-        "--mark",
-        mark,
-        "-j",
-        "CONNMARK",
-        "--restore-mark",
-    )
-    b.insert("mangle", INBOUND, 1, "-p", "tcp", "-m", "mark", "--mark", mark, "-j", "RETURN")
+        set_mark = ("-j", "MARK", "--set-mark", OUTBOUND_MARK)
+        b.add("mangle", "OUTPUT", *lo_out, "-m", "owner", option, owner, *set_mark)
+    restore = ("-m", "connmark", "--mark", mark, "-j", "CONNMARK", "--restore-mark")
+    b.add("mangle", "OUTPUT", "-p", "tcp", *restore)
+    b.insert("mangle", INBOUND, 1, "-p", "tcp", *has_mark, "-j", "RETURN")
     source = INBOUND_PASSTHROUGH_SOURCE[b.family]
     b.insert("mangle", INBOUND, 2, "-p", "tcp", "-s", source, "-i", "lo", "-j", "RETURN")
-    b.insert(
-        "mangle",
-        INBOUND,
-        3,
-        "-p",
-        "tcp",
-        "-i",
-        "lo",
-        "-m",
-        "mark",
-        "!",
-        "--mark",
-        OUTBOUND_MARK,
-        "-j",
-        "RETURN",
-    )
+    not_outbound = ("-m", "mark", "!", "--mark", OUTBOUND_MARK)
+    b.insert("mangle", INBOUND, 3, "-p", "tcp", "-i", "lo", *not_outbound, "-j", "RETURN")
 
 
 def build_plan(config: CaptureConfig, family: Family) -> Plan:

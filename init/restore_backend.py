@@ -1,38 +1,72 @@
 """The ``iptables-restore`` backend: one ``--noflush`` call per IP family, input on stdin.
 
 Works on legacy and nf_tables kernels alike (``iptables-legacy-restore`` or
-``iptables-nft-restore``). Legacy calls take the xtables lock with ``--wait``.
+``iptables-nft-restore``). The current tables are read with the matching ``-save`` program
+and compared with the plan (:mod:`init.state`); a rollback restores the saved text of every
+table we touched. :class:`init.iptc_backend.IptcBackend` reuses all of this and commits the
+plan through python-iptables instead.
 """
 
 from __future__ import annotations
 
-import os
+import logging
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
-from init import log
+from init.config import Family
 from init.errors import ApplyError, BackendUnavailableError
-from init.render import to_restore_text
+from init.plan import TABLE_ORDER, Plan
+from init.render_restore import to_restore_text
+from init.state import Status, TableState, compare, parse_save, replace_text
 
-TYPE_CHECKING = False  # typing's own flag would cost importing typing
-if TYPE_CHECKING:
-    from dataclasses import dataclass
-    from typing import Literal, TypeAlias
+logger = logging.getLogger(__name__)
 
-    from init.config import Family
-    from init.plan import Plan
-
-    Variant: TypeAlias = Literal["legacy", "nft"]
-else:
-    from init.records import dataclass
-
-logger = log.get_logger(__name__)
-WAIT_SECONDS = "30"
+Variant: TypeAlias = Literal["legacy", "nft"]
 
 
 @dataclass(frozen=True)
-class Binaries:
-    """The save and restore programs of one variant."""
+class Saved:
+    """One family's tables as ``iptables-save`` printed them, and parsed."""
 
-    variant: Variant
+    text: str
+    tables: dict[str, TableState]
+
+
+def run(command: list[str], stdin: str | None = None) -> str:
+    """Run ``command`` (stdin text, if any); its stdout, or ApplyError with its stderr."""
+    try:
+        done = subprocess.run(command, input=stdin, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise BackendUnavailableError(f"cannot run {command[0]}: {exc.strerror}") from exc
+    if done.returncode != 0:
+        detail = " ".join(done.stderr.split()) or f"exit status {done.returncode}"
+        raise ApplyError(f"{command[0]} failed: {detail}")
+    return done.stdout
+
+
+def rollback_text(snapshot_text: str, tables: list[str]) -> str:
+    """Restore input (without --noflush) that puts ``tables`` back as they were saved."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in snapshot_text.splitlines():
+        if line.startswith("*"):
+            current = sections.setdefault(line[1:].strip(), [])
+        if current is not None and not line.startswith("#"):
+            current.append(line)
+    out: list[str] = []
+    for table in tables:
+        out += sections.get(table, [f"*{table}", "COMMIT"])
+    return "\n".join(out) + "\n"
+
+
+class RestoreBackend:
+    """Applies each family's plan with one ``iptables-<variant>-restore --noflush`` call."""
+
+    def __init__(self, variant: Variant) -> None:
+        self.variant = variant
+        self.name = f"iptables-{variant}-restore"
 
     def program(self, family: Family, verb: Literal["save", "restore"]) -> str:
         prefix = "ip6tables" if family == 6 else "iptables"
@@ -43,108 +77,51 @@ class Binaries:
         for family in families:
             for verb in ("save", "restore"):
                 name = self.program(family, verb)
-                if which(name) is None:
+                if shutil.which(name) is None:
                     raise BackendUnavailableError(
                         f"{name} not found on PATH: install the iptables package "
                         f"({self.variant} variant) in the init image"
                     )
 
-    def save(self, family: Family) -> str:
-        return run([self.program(family, "save")], None)
-
     def restore(self, family: Family, text: str, noflush: bool = True) -> None:
-        command = [self.program(family, "restore")]
-        if noflush:
-            command.append("--noflush")
-        if self.variant == "legacy":
-            command.append(f"--wait={WAIT_SECONDS}")
+        command = [self.program(family, "restore")] + (["--noflush"] if noflush else [])
         run(command, text)
 
+    def snapshot(self, plans: tuple[Plan, ...]) -> dict[Family, Saved]:
+        saved = {}
+        for plan in plans:
+            text = run([self.program(plan.family, "save")])
+            saved[plan.family] = Saved(text, parse_save(text))
+        return saved
 
-def which(name: str) -> str | None:
-    """``shutil.which`` for a bare program name (without importing shutil)."""
-    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
-        path = os.path.join(directory, name)
-        if os.access(path, os.X_OK) and os.path.isfile(path):
-            return path
-    return None
+    def status(self, snapshot: dict[Family, Saved], plan: Plan) -> Status:
+        return compare(snapshot[plan.family].tables, plan)
 
+    def commit_plan(self, plan: Plan) -> None:
+        """Apply ``plan`` to tables that hold none of our rules."""
+        self.restore(plan.family, to_restore_text(plan))
 
-def _memfd(name: str, data: bytes = b"") -> int:
-    fd = os.memfd_create(name, os.MFD_CLOEXEC)
-    if data:
-        os.write(fd, data)  # a regular file: one write takes it all
-        os.lseek(fd, 0, os.SEEK_SET)
-    return fd
+    def apply(self, snapshot: dict[Family, Saved], plans: tuple[Plan, ...]) -> None:
+        """Bring every family to its plan: a plain apply when clean, else a replacement."""
+        for plan in plans:
+            if self.status(snapshot, plan) == "clean":
+                self.commit_plan(plan)
+            else:
+                tables = snapshot[plan.family].tables
+                self.restore(plan.family, replace_text(tables, plan, plan.rules))
 
+    def cleanup(self, snapshot: dict[Family, Saved], plans: tuple[Plan, ...]) -> None:
+        for plan in plans:
+            text = replace_text(snapshot[plan.family].tables, plan, ())
+            if text:
+                self.restore(plan.family, text)
 
-def _read_all(fd: int) -> str:
-    os.lseek(fd, 0, os.SEEK_SET)
-    chunks = []
-    while chunk := os.read(fd, 1 << 16):
-        chunks.append(chunk)
-    return b"".join(chunks).decode()
-
-
-def run(command: list[str], stdin: str | None) -> str:
-    """Run ``command`` (stdin text, if any); its stdout, or ApplyError with its stderr.
-
-    ``subprocess.run(capture_output=True, text=True)`` without importing subprocess: one
-    ``posix_spawnp`` (vfork + exec), with stdin, stdout and stderr on memory files, so no
-    pipe can fill up and no thread or poll loop is needed. Like subprocess, SIGPIPE and
-    SIGXFSZ are reset to their defaults in the child.
-    """
-    import signal
-
-    fds: list[int] = []
-    try:
-        actions = []
-        if stdin is not None:
-            fds.append(_memfd("stdin", stdin.encode()))
-            actions.append((os.POSIX_SPAWN_DUP2, fds[-1], 0))
-        for target in (1, 2):
-            fds.append(_memfd("stdout" if target == 1 else "stderr"))
-            actions.append((os.POSIX_SPAWN_DUP2, fds[-1], target))
-        try:
-            pid = os.posix_spawnp(
-                command[0],
-                command,
-                os.environ,
-                file_actions=actions,
-                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
-            )
-        except OSError as exc:
-            raise BackendUnavailableError(f"cannot run {command[0]}: {exc.strerror}") from exc
-        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-        stdout, stderr = _read_all(fds[-2]), _read_all(fds[-1])
-    finally:
-        for fd in fds:
-            os.close(fd)
-    if code != 0:
-        detail = " ".join(stderr.split()) or f"exit status {code}"
-        raise ApplyError(f"{command[0]} failed: {detail}")
-    return stdout
-
-
-class RestoreBackend:
-    """Applies a plan with one ``iptables-restore --noflush`` call per family."""
-
-    def __init__(self, variant: Variant) -> None:
-        self.binaries = Binaries(variant)
-        self.name = f"iptables-{variant}-restore"
-
-    def close(self) -> None:
-        """Nothing to stop: one ``iptables-restore`` call per family does all the work."""
-
-    def save(self, family: Family) -> str:
-        return self.binaries.save(family)
-
-    def restore(self, family: Family, text: str, noflush: bool = True) -> None:
-        self.binaries.restore(family, text, noflush)
-
-    def apply_plan(self, plan: Plan) -> None:
-        text = to_restore_text(plan)
-        if logger.isEnabledFor(log.DEBUG):
-            for rule in plan.rules:
-                logger.debug("IPv%d %s: %s", plan.family, rule.table, rule.command())
-        self.binaries.restore(plan.family, text)
+    def rollback(self, snapshot: dict[Family, Saved], plans: tuple[Plan, ...]) -> None:
+        """Put every table we may have touched back as saved; failures are logged."""
+        for plan in plans:
+            saved = snapshot[plan.family]
+            tables: list[str] = [t for t in TABLE_ORDER if t in saved.tables or t in plan.tables()]
+            try:
+                self.restore(plan.family, rollback_text(saved.text, tables), noflush=False)
+            except (ApplyError, BackendUnavailableError) as exc:
+                logger.error("rollback of IPv%d failed: %s", plan.family, exc)

@@ -9,23 +9,17 @@ probe per rule. The module also writes the restore text that removes our chains 
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
 
 from init.host import owner_id
-from init.plan import BUILTIN_CHAINS, CHAIN_PREFIX, TABLE_ORDER, Plan
+from init.plan import BUILTIN_CHAINS, CHAIN_PREFIX, TABLE_ORDER, Plan, Rule, Table
 
-TYPE_CHECKING = False  # typing's own flag would cost importing typing
-if TYPE_CHECKING:
-    from dataclasses import dataclass, field
-    from typing import Literal, TypeAlias
-
-    from init.plan import Rule, Table
-
-    Status: TypeAlias = Literal["clean", "equivalent", "drift"]
-    RuleKey: TypeAlias = tuple[tuple[str, ...], ...]
-else:
-    from init.records import dataclass, field
+Status: TypeAlias = Literal["clean", "equivalent", "drift"]
+RuleKey: TypeAlias = tuple[tuple[str, ...], ...]
 
 _ALIASES = {
     "--protocol": "-p", "--source": "-s", "--destination": "-d", "--in-interface": "-i",
@@ -75,7 +69,7 @@ def _number(text: str) -> str:
 
 
 def _owner(option: str, name: str) -> str:
-    if name.isdigit():
+    if name.isascii() and name.isdigit():
         return name
     found = owner_id(name, "uid" if option == "--uid-owner" else "gid")
     return name if found is None else str(found)
@@ -83,8 +77,6 @@ def _owner(option: str, name: str) -> str:
 
 def _value(option: str, values: list[str]) -> tuple[str, ...]:
     if option in ("-s", "-d") and values:
-        import ipaddress
-
         return (str(ipaddress.ip_network(values[0], strict=False)),)
     if option in ("--mark", "--set-xmark", "--tproxy-mark") and values:
         return (_number(values[0]),)
@@ -131,15 +123,11 @@ def rule_key(tokens: Iterable[str]) -> RuleKey:
 
 def expected_state(plan: Plan) -> dict[Table, dict[str, list[RuleKey]]]:
     """The rules each chain should hold after applying ``plan`` (inserts placed)."""
-    state: dict[Table, dict[str, list[RuleKey]]] = {}
-    for table in plan.tables():
-        chains: dict[str, list[RuleKey]] = {name: [] for name in plan.chains_of(table)}
-        for rule in plan.rules_of(table):
-            rules = chains.setdefault(rule.chain, [])
-            index = len(rules) if rule.position is None else rule.position - 1
-            rules.insert(index, rule_key(rule.spec))
-        state[table] = chains
-    return state
+    return {
+        table: {chain: [rule_key(r.spec) for r in rules] for chain, rules in chains.items()}
+        for table in plan.tables()
+        for chains in (plan.chain_rules(table),)
+    }
 
 
 def _is_ours(tokens: tuple[str, ...], planned: set[RuleKey]) -> bool:

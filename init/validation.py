@@ -10,6 +10,7 @@ client runs in a forked child that drops to the proxy uid; IPv6 uses ``[::1]`` a
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
 import signal
@@ -18,14 +19,11 @@ import struct
 import time
 from collections.abc import Iterator
 
-from init import host, log
+from init import host
+from init.config import CaptureConfig, Family
 from init.errors import ConfigError, ValidationFailedError
 
-TYPE_CHECKING = False  # typing's own flag would cost importing typing
-if TYPE_CHECKING:
-    from init.config import CaptureConfig, Family
-
-logger = log.get_logger(__name__)
+logger = logging.getLogger(__name__)
 
 SO_ORIGINAL_DST = 80
 _LOOPBACK: dict[Family, str] = {4: "127.0.0.1", 6: "::1"}

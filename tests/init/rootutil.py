@@ -17,6 +17,11 @@ APP_UID = 1000
 PROXY_UID = 1337
 
 
+def sidecar_init_argv(*args: str) -> list[str]:
+    """The command line of ``sidecar-init`` from this tree, for :meth:`Netns.spawn`."""
+    return ["env", f"PYTHONPATH={ROOT}", sys.executable, "-m", "init", *args]
+
+
 def sidecar_init(
     ns: Netns, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

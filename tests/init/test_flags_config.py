@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from init.config import build_config, parse_duration
+from init.config import build_config
 from init.errors import ConfigError
-from init.flags import FLAGS, _build_parser, fast_parse, parse_flags
+from init.flags import FLAGS, parse_flags
 from init.plan import build_plan
-from init.render import to_restore_text
+from init.render_restore import to_restore_text
+from init.values import parse_duration
 from tests.init.rootutil import INJECTED, ROOT
 
 
@@ -158,10 +155,16 @@ def test_ipv6_flag_overrides_detection() -> None:
     assert _config([], ipv6=True)[0].ipv6
 
 
-@pytest.mark.parametrize("flag", ["--native-nftables", "--cni-mode"])
-def test_unsupported_modes_are_refused_not_ignored(flag: str) -> None:
-    with pytest.raises(ConfigError, match=flag):
-        _config([flag])
+def test_cni_mode_is_refused_not_ignored() -> None:
+    with pytest.raises(ConfigError, match="--cni-mode"):
+        _config(["--cni-mode"])
+
+
+def test_native_nftables_selects_the_nft_backend() -> None:
+    assert _config(["--native-nftables"])[1].backend == "nft"
+    assert _config([], {"NATIVE_NFTABLES": "true"})[1].backend == "nft"
+    with pytest.raises(ConfigError, match="conflicts with --native-nftables"):
+        _config(["--native-nftables", "--backend", "iptc"])
 
 
 @pytest.mark.parametrize(
@@ -176,63 +179,9 @@ def test_bad_duration_names_flag() -> None:
         _config(["--probe-timeout", "5 sec"])
 
 
-@pytest.mark.parametrize("columns", ["100", "50", ""])
-def test_help_width_is_argparse_default(monkeypatch: pytest.MonkeyPatch, columns: str) -> None:
-    """The parser skips shutil for the terminal width; --help must wrap exactly as before."""
-    import argparse
-
-    from init.flags import _build_parser
-
-    monkeypatch.setenv("COLUMNS", columns)
-    ours = _build_parser()._get_formatter()
-    default = argparse.HelpFormatter("sidecar-init")
-    assert (ours._width, ours._max_help_position) == (default._width, default._max_help_position)
-
-
-_OPTIONS = sorted({f"--{s.long}" for s in FLAGS} | {f"-{s.short}" for s in FLAGS if s.short})
-_WORDS = st.one_of(
-    st.sampled_from(_OPTIONS),
-    st.builds(
-        lambda o, v: f"{o}={v}", st.sampled_from(_OPTIONS), st.sampled_from(["", "1", "a=b"])
-    ),
-    st.builds(
-        lambda o, v: o + v,
-        st.sampled_from(["-p", "-n", "-x", "--"]),
-        st.sampled_from(["15", "a=b"]),
-    ),
-    st.sampled_from(["", "15001", "*", "true", "false", "-1", "-", "--", "a b", "-h", "--no-such"]),
-)
-
-
-@settings(max_examples=2000, deadline=None)
-@given(st.lists(_WORDS, max_size=6))
-def test_fast_path_agrees_with_argparse(words: list[str]) -> None:
-    """Whatever the fast path accepts, argparse parses to the same values; it refuses the rest."""
-    fast = fast_parse(words)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # -h prints the help, then exits
-            namespace = _build_parser().parse_args(words)
-        full = {k: v for k, v in vars(namespace).items() if v is not None}
-    except (ConfigError, SystemExit):
-        assert fast is None
-        return
-    if fast is not None:
-        assert fast == full
-
-
-def test_fast_path_takes_the_injected_arguments() -> None:
-    """The injected init container's words never pay for argparse."""
-    assert fast_parse(list(INJECTED[1:])) == {
-        "envoy_port": "15001", "inbound_capture_port": "15006", "proxy_uid": "1337",
-        "istio_inbound_interception_mode": "REDIRECT", "istio_service_cidr": "*",
-        "istio_service_exclude_cidr": "", "istio_inbound_ports": "*",
-        "istio_local_exclude_ports": "15090,15021,15020",
-    }  # fmt: skip
-
-
-def test_entry_exits_at_once_with_output_flushed_and_the_exit_code(tmp_path: Path) -> None:
-    """``python -m init`` (the console script's ``entry``) skips interpreter shutdown: the
-    dry-run text must still reach a fully buffered file whole, and codes must survive."""
+def test_entry_writes_the_whole_dry_run_and_keeps_the_exit_code(tmp_path: Path) -> None:
+    """``python -m init`` (the console script's ``entry``): the dry-run text reaches a fully
+    buffered file whole, and exit codes survive."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = tmp_path / "out.txt"
     with out.open("w") as handle:
@@ -247,3 +196,51 @@ def test_entry_exits_at_once_with_output_flushed_and_the_exit_code(tmp_path: Pat
         [sys.executable, "-m", "init", "-p", "0"], capture_output=True, text=True, env=env
     )
     assert bad.returncode == 2 and "--envoy-port='0'" in bad.stderr
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "init", *argv], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+def test_unknown_user_is_refused_with_exit_2_before_anything_is_applied() -> None:
+    """Not root-only: the names are checked before a backend is even chosen."""
+    done = _run("-u", "no-such-user-sidecar-init", "--ipv6", "off", "--backend", "nft")
+    assert done.returncode == 2, done.stderr
+    assert "--proxy-uid='no-such-user-sidecar-init': no such user" in done.stderr
+    assert "b'" not in done.stderr and "Error:" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-p", "0"],
+        ["--no-such-flag"],
+        ["--ipv6", "maybe"],
+        ["--dry-run=perhaps"],
+        ["-b", "²"],
+        ["-u", "²"],
+    ],
+)
+def test_bad_values_exit_2_with_one_line_and_no_class_name(argv: list[str]) -> None:
+    done = _run(*argv, "--dry-run") if argv[0] != "--dry-run=perhaps" else _run(*argv)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("sidecar-init: ") and done.stderr.count("\n") == 1
+    assert "Error" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_help_has_a_description_exit_codes_environment_and_help_for_every_flag() -> None:
+    done = _run("--help")
+    assert done.returncode == 0
+    for fragment in ("traffic capture rules", "exit codes:", "126", "environment:",
+                     "XTABLES_LOCKFILE", "DRY_RUN_FILE_PATH"):  # fmt: skip
+        assert fragment in done.stdout
+    assert all(spec.help for spec in FLAGS)
+    assert all(f"--{spec.long}" in done.stdout for spec in FLAGS)
+
+
+def test_version_names_the_program() -> None:
+    done = _run("--version")
+    assert done.returncode == 0 and done.stdout.startswith("sidecar-init ")

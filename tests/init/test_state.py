@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from init.config import CaptureConfig, Networks
+from init.config import CaptureConfig
 from init.plan import build_plan
 from init.state import compare, parse_save, replace_text, rule_key
+from init.values import Networks
 
 DEFAULT = CaptureConfig(inbound_all=True, outbound_include=Networks(wildcard=True))
 

@@ -1,6 +1,7 @@
 """Real traffic through the applied rules: a pod netns and a peer joined by a veth pair.
 
-The test proxy (uid 1337) listens on 15001/15006 (TCP) and 15053 (TCP, UDP) and reports the
+The matrix runs once per backend (iptables-restore, python-iptables, native nftables). The
+test proxy (uid 1337) listens on 15001/15006 (TCP) and 15053 (TCP, UDP) and reports the
 original destination it reads with SO_ORIGINAL_DST; the app (uid 1000) and the remote servers
 report who they are. Every assertion is about where a connection landed.
 """
@@ -27,14 +28,25 @@ def _landed(reply: dict[str, Any]) -> tuple[str, int]:
     return reply["role"], reply["port"]
 
 
+BACKENDS = ["restore", "iptc", "nft"]
+_SAVES = {"restore": "ip6tables-legacy-save", "iptc": "ip6tables-legacy-save"}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
 @pytest.fixture(scope="module")
-def redirect_pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+def redirect_pod(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Topology]:
     """Istio's injected args plus DNS capture, an excluded CIDR and port, IPv4 and IPv6."""
     resolv: Path = tmp_path_factory.mktemp("dns") / "resolv.conf"
     with pod_and_peer([f"{EXCLUDED4}/32", f"{EXCLUDED6}/128"]) as topo:
         resolv.write_text(f"nameserver {topo.peer4}\nnameserver {topo.peer6}\n")
         args = (*INJECTED, "-x", f"{EXCLUDED4}/32,{EXCLUDED6}/128", "-o", str(EXCLUDED_PORT),
-                "--redirect-dns", "--resolv-conf", str(resolv), "--dual-stack")  # fmt: skip
+                "--redirect-dns", "--resolv-conf", str(resolv), "--dual-stack",
+                "--backend", backend)  # fmt: skip
         done = sidecar_init(topo.pod, *args)
         assert done.returncode == 0, done.stderr
         topo.pod.serve(
@@ -45,8 +57,14 @@ def redirect_pod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]
         yield topo
 
 
-def test_ipv6_was_detected_from_the_pod_address_with_dual_stack(redirect_pod: Topology) -> None:
-    assert istio_lines(save(redirect_pod.pod, "ip6tables-legacy-save"))
+def test_ipv6_was_detected_from_the_pod_address_with_dual_stack(
+    redirect_pod: Topology, backend: str
+) -> None:
+    if backend == "nft":
+        tables = redirect_pod.pod.run(["nft", "list", "tables"]).stdout
+        assert "table ip6 istio-proxy-nat" in tables
+    else:
+        assert istio_lines(save(redirect_pod.pod, _SAVES[backend]))
 
 
 @pytest.mark.parametrize("family", [4, 6])
@@ -141,10 +159,12 @@ def test_dns_from_the_proxy_reaches_the_resolver(redirect_pod: Topology, family:
     assert _landed(reply) == ("remote", 53)
 
 
+@pytest.mark.parametrize("backend_name", BACKENDS)
 @pytest.mark.parametrize("family", [4, 6])
-def test_tproxy_inbound_keeps_the_source_address(family: int) -> None:
+def test_tproxy_inbound_keeps_the_source_address(family: int, backend_name: str) -> None:
     with pod_and_peer() as topo:
-        done = sidecar_init(topo.pod, *INJECTED, "-m", "TPROXY", "--ipv6", "on")
+        args = (*INJECTED, "-m", "TPROXY", "--ipv6", "on", "--backend", backend_name)
+        done = sidecar_init(topo.pod, *args)
         assert done.returncode == 0, done.stderr
         topo.pod.serve("proxy", [15006], uid=0, gid=PROXY_UID, transparent=True)
         pod, peer = (topo.pod4, topo.peer4) if family == 4 else (topo.pod6, topo.peer6)

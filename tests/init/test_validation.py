@@ -49,4 +49,4 @@ def test_unknown_user_exits_2_at_once_instead_of_waiting_for_the_timeout() -> No
         check=False,
     )
     assert done.returncode == 2, done.stderr
-    assert f"ConfigError: --run-validation: proxy uid '{UNKNOWN}'" in done.stderr
+    assert f"--proxy-uid='{UNKNOWN}': no such user" in done.stderr
