@@ -109,6 +109,10 @@ image-archives:
 	$(PODMAN) save -q -o build/images/injector.tar $(WEBHOOK_IMAGE)
 	$(PODMAN) save -q -o build/images/sidecar-init.tar $(INIT_IMAGE)
 
+# `make print-INIT_IMAGE`: a variable's value (the image tests read the image names here).
+print-%:
+	@echo $($*)
+
 images-clean:
 	if [ -d build/podman ]; then docker/podman system reset -f; fi
 	rm -rf build/podman build/images $(WHEELHOUSE)
