@@ -1,26 +1,32 @@
 # The init image: `sidecar-init`, the istio-iptables compatible program run by the injected
 # istio-init container (args `istio-iptables -p 15001 -z 15006 -u 1337 -m REDIRECT ...`; the
-# leading `istio-iptables` word is accepted).
-#   docker build -f docker/init.Dockerfile -t ghcr.io/sidecar-injector/sidecar-init:0.1.0 .
-# Base pinned by exact tag (Python 3.11 patch release, Debian 12); pin by digest in your
-# registry mirror if you need bit-for-bit rebuilds.
+# leading `istio-iptables` word is accepted). Build it with `make images` (which first builds
+# the wheelhouse on the host), or by hand from the repository root after `make wheels`:
+#   podman build -f docker/init.Dockerfile -t ghcr.io/sidecar-injector/sidecar-init:0.1.0 .
+# The base is a build argument: the default is pinned by exact tag (Python 3.11 patch release,
+# Debian 12); pass a mirror's copy, a digest, or a local Debian 12 image with python3 and
+# python3-venv (the tests use one made with mmdebstrap).
+ARG BASE_IMAGE=python:3.11.11-slim-bookworm
 
-FROM python:3.11.11-slim-bookworm AS build
+FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-# python-iptables builds a small C extension from its sdist: a compiler, here only.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc libc6-dev \
- && rm -rf /var/lib/apt/lists/*
-RUN python -m venv /opt/venv
-WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY injector/ injector/
-COPY certs/ certs/
-COPY init/ init/
-RUN /opt/venv/bin/pip install '.[init]'
+# Installed from the wheelhouse only (`make wheels`: python-iptables' small C extension is
+# compiled there, so no stage here needs a compiler). Only the `init` extra's requirements,
+# read from the project wheel's own metadata: not the injector's (Jinja2, ruamel, orjson,
+# yaml-rs, FastAPI, kubernetes). The wheel's other packages (injector, certs) and pip itself
+# are removed: the image carries what `sidecar-init` imports and nothing else.
+COPY build/wheelhouse/ /wheels/
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-index --no-deps /wheels/sidecar_injector-*.whl \
+ && /opt/venv/bin/python -c 'import importlib.metadata as m; print("\n".join(r.split(";")[0] for r in m.requires("sidecar-injector") if r.replace(" ", "").endswith("extra==\"init\"")))' > /tmp/init-requirements.txt \
+ && /opt/venv/bin/pip install --no-index --find-links /wheels -r /tmp/init-requirements.txt \
+ && /opt/venv/bin/pip uninstall -q -y pip setuptools \
+ && rm -r /opt/venv/lib/python3*/site-packages/injector /opt/venv/lib/python3*/site-packages/certs \
+          /opt/venv/bin/injector /opt/venv/bin/[Aa]ctivate* \
+ && /opt/venv/bin/sidecar-init --help > /dev/null
 
-FROM python:3.11.11-slim-bookworm
+FROM ${BASE_IMAGE}
 LABEL org.opencontainers.image.title="sidecar-init" \
       org.opencontainers.image.version="0.1.0" \
       org.opencontainers.image.description="sidecar-injector iptables init (istio-iptables compatible)" \

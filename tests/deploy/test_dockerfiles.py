@@ -102,32 +102,36 @@ def test_init_image_carries_iptables_and_sets_xtables_libdir() -> None:
     assert not final.all("USER") or final.all("USER")[-1] in ("0", "root")
 
 
-def test_only_the_init_build_stage_has_a_compiler() -> None:
-    webhook_runs = " ".join(
-        args for s in parse_dockerfile(WEBHOOK_DOCKERFILE) for args in s.all("RUN")
-    )
-    assert "gcc" not in webhook_runs  # every [webhook] dependency ships wheels
-    init_build = parse_dockerfile(INIT_DOCKERFILE)[0]
-    assert "gcc" in " ".join(init_build.all("RUN"))  # python-iptables builds from its sdist
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=IDS)
+def test_no_stage_has_a_compiler_and_pip_installs_only_the_wheelhouse(dockerfile: Path) -> None:
+    """`make wheels` compiles python-iptables on the host; the images install offline."""
+    for stage in parse_dockerfile(dockerfile):
+        for args in stage.all("RUN"):
+            assert not BUILD_TOOLS.search(args), f"build tool in {dockerfile.name}: {args}"
+            for install in re.findall(r"pip install [^&]*", args):
+                assert "--no-index" in install, install
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=IDS)
-def test_copy_sources_exist_and_are_in_the_build_context(dockerfile: Path) -> None:
-    patterns = dockerignore_patterns()
-    for stage in parse_dockerfile(dockerfile):
-        for args in stage.all("COPY") + stage.all("ADD"):
-            if "--from=" in args:
-                continue
-            sources = [a for a in args.split() if not a.startswith("--")][:-1]
-            assert sources, args
-            for source in sources:
-                path = ROOT / source
-                assert path.exists(), f"{dockerfile.name}: COPY {source}: not in the repository"
-                files = [path] if path.is_file() else list(path.rglob("*.py"))[:5]
-                assert files, source
-                for file in files:
-                    rel = file.relative_to(ROOT).as_posix()
-                    assert dockerignore_includes(patterns, rel), f".dockerignore excludes {rel}"
+def test_the_base_is_a_build_argument_defaulting_to_the_pinned_image(dockerfile: Path) -> None:
+    text = dockerfile.read_text()
+    assert re.search(r"^ARG BASE_IMAGE=python:\d+\.\d+\.\d+-slim-bookworm$", text, re.M)
+    assert re.findall(r"^FROM (\S+)", text, re.M) == ["${BASE_IMAGE}", "${BASE_IMAGE}"]
+
+
+WHEELHOUSE = "build/wheelhouse/"
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=IDS)
+def test_the_only_context_copy_is_the_wheelhouse_make_builds(dockerfile: Path) -> None:
+    copies = [
+        args
+        for stage in parse_dockerfile(dockerfile)
+        for args in stage.all("COPY") + stage.all("ADD")
+        if "--from=" not in args
+    ]
+    assert copies == [f"{WHEELHOUSE} /wheels/"]
+    assert "WHEELHOUSE := build/wheelhouse\n" in (ROOT / "Makefile").read_text()
 
 
 def test_dockerignore_keeps_secrets_and_junk_out() -> None:
@@ -136,26 +140,14 @@ def test_dockerignore_keeps_secrets_and_junk_out() -> None:
         ".git/config",
         ".venv/bin/python",
         "tests/conftest.py",
-        "injector/__pycache__/x.pyc",
+        "injector/cli.py",
+        "build/podman/root/x",
+        "build/cache/bookworm-minbase-python3.tar",
         ".env",
     ):
         assert not dockerignore_includes(patterns, path), path
-    for path in (
-        "pyproject.toml",
-        "README.md",
-        "injector/data/values.yaml",
-        "init/cli.py",
-        "certs/kube.py",
-    ):
+    for path in ("build/wheelhouse/sidecar_injector-0.1.0-py3-none-any.whl",):
         assert dockerignore_includes(patterns, path), path
-
-
-def test_the_package_data_the_images_need_is_copied() -> None:
-    """pyproject's readme and every package must be in the build stage."""
-    for dockerfile in DOCKERFILES:
-        copied = " ".join(parse_dockerfile(dockerfile)[0].all("COPY"))
-        for needed in ("pyproject.toml", "README.md", "injector/", "init/", "certs/"):
-            assert needed in copied, f"{dockerfile.name} does not copy {needed}"
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=IDS)

@@ -118,13 +118,18 @@ def parse_dockerfile(path: Path) -> list[Stage]:
         pending = ""
     assert not pending, f"{path}: dangling line continuation"
     stages: list[Stage] = []
+    build_args: dict[str, str] = {}  # ARG name=default before the first FROM
     for line in logical:
         op, _, args = line.partition(" ")
         op, args = op.upper(), args.strip()
-        if op == "FROM":
+        if op == "ARG" and not stages:
+            name, _, default = args.partition("=")
+            build_args[name] = default
+        elif op == "FROM":
             m = re.fullmatch(r"(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?", args, re.I)
             assert m, f"{path}: cannot parse FROM {args!r}"
-            stages.append(Stage(m.group(1), m.group(2)))
+            base = re.sub(r"\$\{(\w+)\}", lambda v: build_args[v.group(1)], m.group(1))
+            stages.append(Stage(base, m.group(2)))
         else:
             assert stages, f"{path}: {op} before FROM"
             stages[-1].instructions.append((op, args))
