@@ -4,9 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Debian packages the tests need: iptables (legacy + nft, and the xtables extensions that
 # python-iptables loads), iproute2 (ip netns), wrk (webhook benchmark), conntrack (DNS tests),
-# etcd-server (the control plane of tests/cluster, with KUBEBUILDER_ASSETS' kube-apiserver),
+# nftables (the native nftables backend), etcd-server (the control plane of tests/cluster,
+# with KUBEBUILDER_ASSETS' kube-apiserver),
 # podman + runc + mmdebstrap (the image tests build and run both images on a local base).
-APT_PACKAGES := iptables iproute2 wrk conntrack etcd-server podman runc mmdebstrap
+APT_PACKAGES := iptables iproute2 wrk conntrack nftables etcd-server podman runc mmdebstrap
 PYTEST_ARGS ?=
 
 .PHONY: demo test check fmt bench golden deps-system venv clean
