@@ -1,94 +1,165 @@
 """``injector``: the command line. ``inject`` and ``check`` work offline on manifests;
 ``serve`` runs the admission webhook; ``certs`` manages webhook certificates.
 
-Exit codes: 0 success, 1 an error (one line on stderr, nothing half-written), 2 bad usage.
+Exit codes: 0 success, 1 an error (one line on stderr, nothing half-written), 2 bad usage;
+``inject --diff``: 0 no changes, 1 changes, 2 an error; ``check``: 1 if a document is bad.
+``--log-level`` is accepted anywhere on the command line, for every command.
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
 import logging
 import os
 import sys
-import tempfile
+import time
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TextIO
 
-from injector import logs
-from injector.config import InjectorConfig, load_config_files
+from injector import logs, output, sources
 from injector.core import Injector
 from injector.errors import InjectorError
-from injector.manifests import Report, Result, transform
+from injector.manifests import Report, process, split_documents
+from injector.textdiff import FileDiff
 
 logger = logging.getLogger(__name__)
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["certs"]:
-        from certs.cli import main as certs_main  # optional part: cryptography + kubernetes
+    try:
+        args_list, level = _pop_log_level(args_list)
+        command = next((a for a in args_list if not a.startswith("-")), None)
+        if command == "certs":
+            return _certs(args_list[args_list.index("certs") + 1 :], level)
+        args = _parser(command).parse_args(args_list)
+        args.log_level = level
+        logs.configure(
+            level or ("info" if args.command == "serve" else "warning"),
+            getattr(args, "log_format", "text"),
+        )
+        return _run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
-        return certs_main(args_list[1:])
-    parser = _parser()
-    args = parser.parse_args(args_list)
-    level = args.log_level or ("info" if args.command == "serve" else "warning")
-    logs.configure(level, getattr(args, "log_format", "text"))
+
+def _run(args: argparse.Namespace) -> int:
+    failure = 2 if getattr(args, "diff", False) else 1
     try:
         code: int = args.handler(args)
     except InjectorError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return failure
     except BrokenPipeError:  # `injector inject ... | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {where}{exc.strerror}", file=sys.stderr)
-        return 1
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return failure
     return code
 
 
-def _parser() -> argparse.ArgumentParser:
+def _pop_log_level(argv: list[str]) -> tuple[list[str], str | None]:
+    """``--log-level X`` (or ``=X``) taken out of ``argv`` wherever it is (before ``--``)."""
+    rest, level, i = [], None, 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if arg == "--log-level" or arg.startswith("--log-level="):
+            value = (
+                arg.partition("=")[2] if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else "")
+            )
+            i += 1 if "=" in arg else 2
+            if value not in LOG_LEVELS:
+                print(
+                    f"injector: error: --log-level: choose from {', '.join(LOG_LEVELS)}",
+                    file=sys.stderr,
+                )
+                raise SystemExit(2)
+            level = value
+            continue
+        rest.append(arg)
+        i += 1
+    return rest, level
+
+
+def _certs(argv: list[str], level: str | None) -> int:
+    try:
+        from certs.cli import main as certs_main  # optional part: cryptography + kubernetes
+    except ImportError as exc:
+        return _missing("certs", "certs", exc)
+    return certs_main((["--log-level", level] if level else []) + argv)
+
+
+def _version() -> str:
+    try:
+        return version("sidecar-injector")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="injector",
         description="Istio-compatible sidecar injection: offline (inject, check), as an "
         "admission webhook (serve), and its certificates (certs).",
+        epilog="--log-level debug|info|warning|error works before or after any command "
+        "(default: warning; info for serve).",
     )
-    parser.add_argument(
-        "--log-level",
-        default=None,
-        choices=["debug", "info", "warning", "error"],
-        help="default: warning (info for serve)",
-    )
+    parser.add_argument("--version", action="version", version=f"injector {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    inject = commands.add_parser("inject", help="inject the sidecar into workloads in a manifest")
+    inject = commands.add_parser("inject", help="inject the sidecar into workloads in manifests")
+    _input_flags(inject)
     _config_flags(inject)
-    inject.add_argument("-f", "--filename", required=True, help="manifest file, or - for stdin")
     inject.add_argument("-o", "--output", help="write here instead of stdout (only on success)")
     inject.add_argument(
-        "--diff", action="store_true", help="print a unified diff instead of the output"
+        "--diff", action="store_true", help="print a unified diff; exit 1 if anything changes"
     )
     inject.set_defaults(handler=_inject)
     check = commands.add_parser(
         "check", help="say for each workload whether it would be injected, and why"
     )
+    _input_flags(check)
     _config_flags(check)
-    check.add_argument("-f", "--filename", required=True, help="manifest file, or - for stdin")
     check.set_defaults(handler=_check)
     serve = commands.add_parser("serve", help="run the admission webhook (HTTPS)")
-    try:
-        from injector import server  # type: ignore[attr-defined,unused-ignore]
-    except ImportError as exc:  # the [webhook] extra is not installed
-        serve.set_defaults(handler=lambda _args, e=exc: _missing("serve", e))
-    else:
-        server.add_arguments(serve)
-        serve.set_defaults(handler=server.run)
+    if command == "serve":  # FastAPI is imported only for `serve`
+        _serve_flags(serve)
     commands.add_parser(
         "certs", help="webhook certificates: generate, status (see `injector certs -h`)"
     )
     return parser
+
+
+def _serve_flags(serve: argparse.ArgumentParser) -> None:
+    try:
+        from injector import server  # type: ignore[attr-defined,unused-ignore]
+    except ImportError as exc:  # the [webhook] extra is not installed
+        serve.add_argument("ignored", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        serve.set_defaults(handler=lambda _args, e=exc: _missing("serve", "webhook", e))
+    else:
+        server.add_arguments(serve)
+        serve.set_defaults(handler=server.run)
+
+
+def _input_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="manifest file, directory, or - for stdin (repeatable)",
+    )
+    parser.add_argument(
+        "-R", "--recursive", action="store_true", help="read directories given to -f recursively"
+    )
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
@@ -117,85 +188,116 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load(args: argparse.Namespace) -> InjectorConfig:
+def _injector(args: argparse.Namespace) -> Injector:
+    from injector.config import load_config_files
+
     config = load_config_files(args.config, args.values, args.mesh, native_sidecars=args.native)
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    return config
+    return Injector(config, cache_size=64)
 
 
-def _read_input(name: str) -> str:
-    if name == "-":
-        return sys.stdin.read()
-    return Path(name).read_text()
+class _Progress:
+    """``N documents`` on stderr, refreshed twice a second, for runs longer than a second
+    when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.start = self.shown = time.monotonic()
+        self.count = 0
+
+    def tick(self) -> None:
+        self.count += 1
+        if not self.enabled or self.count % 50:
+            return
+        now = time.monotonic()
+        if now - self.start > 1 and now - self.shown > 0.5:
+            self.shown = now
+            print(f"\r{self.count} documents ...", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.enabled and self.shown > self.start:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
 
 
 def _inject(args: argparse.Namespace) -> int:
-    text = _read_input(args.filename)
-    result = transform(text, Injector(_load(args), cache_size=64))
-    _report(result, sys.stderr)
-    if args.diff:
-        sys.stdout.writelines(
-            difflib.unified_diff(
-                text.splitlines(keepends=True),
-                result.text.splitlines(keepends=True),
-                fromfile=args.filename,
-                tofile=f"{args.filename} (injected)",
-            )
-        )
-        return 0
-    if args.output:
-        _write_atomically(Path(args.output), result.text)
-    else:
-        sys.stdout.write(result.text)
-    return 0
+    injector = _injector(args)
+    inputs = sources.expand(args.filename, recursive=args.recursive)
+    progress = _Progress()
+    changed = False
+    with output.spool() as spooled:
+        for n, source in enumerate(inputs):
+            diff = FileDiff(source.name)
+            if n and not args.diff:
+                spooled.write("---\n")
+            for doc in split_documents(source.lines()):
+                reports: list[Report] = []
+                try:
+                    text = process(doc, injector, reports, inject=True)
+                except InjectorError as exc:
+                    raise InjectorError(_named(source, inputs, str(exc))) from None
+                _notes(reports, source, inputs)
+                original = doc.separator + doc.body
+                if args.diff:
+                    spooled.writelines(diff.document(original, text))
+                else:
+                    spooled.write(text)
+                changed |= text != original
+                progress.tick()
+        progress.done()
+        output.deliver(spooled, None if args.diff else args.output)
+    return 1 if args.diff and changed else 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    result = transform(
-        _read_input(args.filename), Injector(_load(args), cache_size=64), inject=False
-    )
+    from injector.verdict import verdict
+
+    injector = _injector(args)
+    inputs = sources.expand(args.filename, recursive=args.recursive)
     rows = [("DOC", "WORKLOAD", "INJECT", "REASON")]
-    for report in result.reports:
-        verdict = "yes" if report.outcome.injected else "no"
-        rows.append((report.document, report.label, verdict, report.outcome.reason))
+    bad = False
+    for source in inputs:
+        for doc in split_documents(source.lines()):
+            reports: list[Report] = []
+            process(doc, injector, reports, inject=False, keep_going=True)
+            for report in reports:
+                inject, reason = verdict(report)
+                bad |= inject == "error"
+                where = report.document if len(inputs) == 1 else f"{source.name}:{report.document}"
+                rows.append((where, report.label, inject, reason))
+                for warning in report.outcome.warnings if report.outcome else ():
+                    print(f"warning: {report.label}: {warning}", file=sys.stderr)
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
-    for report in result.reports:
-        for warning in report.outcome.warnings:
-            print(f"warning: {report.label}: {warning}", file=sys.stderr)
-    return 0
+    return 1 if bad else 0
 
 
-def _report(result: Result, stream: TextIO) -> None:
-    for report in result.reports:
-        for warning in report.outcome.warnings:
-            print(f"warning: document {report.document} ({report.label}): {warning}", file=stream)
-        if not report.outcome.injected:
-            print(f"skipped {_where(report)}: {report.outcome.reason}", file=stream)
+def _named(source: sources.Source, inputs: list[sources.Source], message: str) -> str:
+    return message if len(inputs) == 1 or source.is_stdin else f"{source.name}: {message}"
 
 
-def _where(report: Report) -> str:
-    return f"{report.label} (document {report.document})"
+def _notes(reports: list[Report], source: sources.Source, inputs: list[sources.Source]) -> None:
+    for report in reports:
+        where = _named(source, inputs, f"{report.label} (document {report.document})")
+        if report.passed_over:
+            print(f"passed over {where}: kind {report.kind} is not injected", file=sys.stderr)
+            continue
+        outcome = report.outcome
+        if outcome is None:
+            continue
+        for warning in outcome.warnings:
+            print(
+                f"warning: document {report.document} ({report.label}): {warning}", file=sys.stderr
+            )
+        if not outcome.injected:
+            print(f"skipped {where}: {outcome.reason}", file=sys.stderr)
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _missing(command: str, exc: ImportError) -> int:
+def _missing(command: str, extra: str, exc: ImportError) -> int:
     print(
-        f"error: `injector {command}` needs the webhook extra: "
-        f"pip install 'sidecar-injector[webhook]' ({exc})",
+        f"error: `injector {command}` needs the {extra} extra: "
+        f"pip install 'sidecar-injector[{extra}]' ({exc})",
         file=sys.stderr,
     )
     return 1

@@ -1,32 +1,36 @@
-"""``injector inject`` / ``check`` over manifest streams (multi-document YAML, ``List``).
+"""``injector inject`` / ``check`` over manifest streams (multi-document YAML or JSON, ``List``).
 
-Each document is handled on its own. Documents we do not change are written back byte for
-byte. For a workload, the pod template goes through the same core as the webhook, and the
-core's JSON Patch is applied to the round-trip (ruamel) document, so comments, key order,
-quoting and indentation of everything we did not change are kept.
+Each document is handled on its own, so memory follows the largest document, not the file.
+A document that holds no workload is never constructed (only composed, which validates it
+and costs no alias expansion) and is written back byte for byte. For a workload, the pod
+template goes through the same core as the webhook, and the core's JSON Patch is spliced
+into the document's text (``injector.splice``): only the lines the patch touches change.
+JSON documents come back as JSON. Documents whose workload shares nodes through YAML aliases
+are re-emitted by ruamel instead (``injector.roundtrip``), after their expansion is bounded.
 """
 
 from __future__ import annotations
 
-import copy
-import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import jsonpatch
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
-from ruamel.yaml.util import load_yaml_guess_indent
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from injector.core import InjectionParams, Injector, Outcome
 from injector.errors import InjectionError, ManifestError
 from injector.identity import Workload
+from injector.splice import Splicer, Unplaceable
+from injector.yamltext import Style
 
 _SEPARATOR = re.compile(r"^---(?=\s|$)")
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+# A document may expand through aliases to this many nodes, or ten times its own size.
+ALIAS_EXPANSION_LIMIT = 10_000
 # kind -> path of the pod template inside the object
 TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "Pod": (),
@@ -43,16 +47,20 @@ TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Report:
-    """What happened to one workload: for ``check`` and for stderr notes."""
+    """What happened to one object: a workload's outcome, an error, or a kind passed over."""
 
     document: str  # "3", or "3.2" for the second item of a List in document 3
     kind: str
     name: str
-    outcome: Outcome
+    namespace: str = "default"
+    outcome: Outcome | None = None  # None: not evaluated (see error / passed_over)
+    error: str = ""  # the document could not be processed (``check`` lists it and goes on)
+    passed_over: str = ""  # a kind we do not inject that has a pod template at this path
+    labels: Mapping[str, str] = field(default_factory=dict)  # the pod template's labels
 
     @property
     def label(self) -> str:
-        return f"{self.kind}/{self.name}" if self.name else self.kind
+        return f"{self.kind}/{self.name}" if self.name else (self.kind or "-")
 
 
 @dataclass
@@ -62,186 +70,348 @@ class Result:
 
 
 @dataclass(frozen=True)
-class _Chunk:
-    separator: str  # the '---' line (with its newline) that opened the document, or ""
+class Document:
+    """One document of a stream: its ``---`` line (or ""), its text, its number (1-based,
+    counting documents with content; 0 for comments or blank lines before the first)."""
+
+    separator: str
     body: str
+    number: int
 
 
-def split_documents(text: str) -> list[_Chunk]:
-    chunks: list[_Chunk] = []
-    separator, lines = "", list[str]()
-    for line in text.splitlines(keepends=True):
+def split_documents(lines: Iterable[str]) -> Iterator[Document]:
+    """The documents of a YAML stream, as they come (lines keep their line endings)."""
+    separator, body, number = "", list[str](), 0
+    for line in lines:
         if _SEPARATOR.match(line):
-            chunks.append(_Chunk(separator, "".join(lines)))
-            separator, lines = line, []
+            if body or separator:
+                yield _document_of(separator, body, number)
+                number += _has_content(body)
+            separator, body = line, []
         else:
-            lines.append(line)
-    chunks.append(_Chunk(separator, "".join(lines)))
-    if not chunks[0].separator and not chunks[0].body.strip() and len(chunks) > 1:
-        chunks[0] = _Chunk("", chunks[0].body)  # text before the first '---' (comments)
-    return chunks
+            body.append(line)
+    if body or separator:
+        yield _document_of(separator, body, number)
+
+
+def _document_of(separator: str, body: list[str], before: int) -> Document:
+    return Document(separator, "".join(body), before + 1 if _has_content(body) else 0)
+
+
+def _has_content(lines: list[str]) -> bool:
+    return any(line.strip() and not line.lstrip().startswith("#") for line in lines)
 
 
 def transform(text: str, injector: Injector, *, inject: bool = True) -> Result:
     """Inject (or, with ``inject=False``, only evaluate) every workload in ``text``."""
     result = Result("")
-    out: list[str] = []
-    for index, chunk in enumerate(split_documents(text), start=1):
-        body = _document(chunk.body, str(index), injector, result.reports, inject)
-        out.append(chunk.separator + body)
+    out = [
+        process(doc, injector, result.reports, inject=inject)
+        for doc in split_documents(text.splitlines(keepends=True))
+    ]
     result.text = "".join(out)
     return result
+
+
+def process(
+    doc: Document,
+    injector: Injector,
+    reports: list[Report],
+    *,
+    inject: bool,
+    keep_going: bool = False,
+) -> str:
+    """The document's new text (separator included); its reports are appended to ``reports``.
+
+    ``ManifestError`` names the document; with ``keep_going`` it becomes a report instead
+    and the document is returned unchanged.
+    """
+    if not doc.number:
+        return doc.separator + doc.body
+    try:
+        return doc.separator + _document(doc.body, str(doc.number), injector, reports, inject)
+    except ManifestError as exc:
+        if not keep_going:
+            raise
+        reports.append(Report(str(doc.number), "", "", error=str(exc)))
+        return doc.separator + doc.body
+
+
+@dataclass
+class _Workload:
+    index: str
+    kind: str
+    path: tuple[str | int, ...]  # of the pod template inside the document
+    node: Node | None  # the template's node (YAML documents)
 
 
 def _document(
     body: str, index: str, injector: Injector, reports: list[Report], inject: bool
 ) -> str:
-    if not body.strip() or all(
-        line.lstrip().startswith("#") or not line.strip() for line in body.splitlines()
-    ):
+    if body.lstrip().startswith("{"):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            pass  # YAML in flow style
+        else:
+            return _json_document(body, data, index, injector, reports, inject)
+    root = _compose(body, index)
+    workloads = list(_workloads(root, index, reports))
+    if not workloads:
         return body
-    try:
-        data, indent, block_seq_indent = load_yaml_guess_indent(body, yaml=_loader())
-    except YAMLError as exc:
-        raise ManifestError(f"document {index}: YAML syntax error: {_yaml_problem(exc)}") from exc
-    if not isinstance(data, Mapping):
-        raise ManifestError(
-            f"document {index}: expected a Kubernetes object (a mapping), got {_type_name(data)}"
-        )
-    if inject:
-        _unshare(data, {id(data)})
-    changed = _object(data, index, injector, reports, inject)
+    shared = _check_aliases(root, index)
+    data = _construct(root, index)
+    patches: list[tuple[_Workload, list[dict[str, Any]]]] = []
+    for workload in workloads:
+        ops = _evaluate(data, workload, index, injector, reports)
+        if inject and ops:
+            patches.append((workload, ops))
+    if not patches:
+        return body
+    if not shared:
+        splicer = Splicer(body, _style(root), "\r\n" if "\r\n" in body else "\n")
+        try:
+            for workload, ops in patches:
+                assert workload.node is not None
+                splicer.patch(workload.node, ops)
+            return splicer.apply()
+        except Unplaceable:
+            pass
+    from injector import roundtrip  # ruamel: only for documents that need it
+
+    return roundtrip.reemit(body, [(w.path, ops) for w, ops in patches], _style(root).mapping)
+
+
+def _json_document(
+    body: str, data: Any, index: str, injector: Injector, reports: list[Report], inject: bool
+) -> str:
+    """A JSON document: injected objects are written back as JSON, indented as they came."""
+    if not isinstance(data, dict):
+        raise ManifestError(f"document {index}: expected a Kubernetes object, got {_type(data)}")
+    changed = False
+    for workload in _plain_workloads(data, index, reports):
+        ops = _evaluate(data, workload, index, injector, reports)
+        if inject and ops:
+            template = _at(data, workload.path)
+            if "metadata" not in template:
+                template_items = list(template.items())
+                template.clear()
+                template.update([("metadata", {}), *template_items])
+            jsonpatch.apply_patch(template, ops, in_place=True)
+            changed = True
     if not changed:
         return body
-    dumped = _dump(data, _map_indent(body), indent, block_seq_indent)
-    return dumped.rstrip("\n") + (body[len(body.rstrip()) :] or "\n")  # keep trailing blank lines
+    second = body.lstrip().split("\n", 2)[1:2]
+    indent = len(second[0]) - len(second[0].lstrip(" ")) if second and second[0].strip() else 0
+    text = json.dumps(data, indent=indent or None, ensure_ascii=False)
+    return text + (body[len(body.rstrip()) :] or "\n")
 
 
-def _object(obj: Any, index: str, injector: Injector, reports: list[Report], inject: bool) -> bool:
-    kind = str(obj.get("kind") or "")
+def _compose(body: str, index: str) -> MappingNode:
+    try:
+        root = yaml.compose(body, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"document {index}: YAML syntax error: {_yaml_problem(exc)}") from exc
+    if not isinstance(root, MappingNode):
+        raise ManifestError(
+            f"document {index}: expected a Kubernetes object (a mapping), got {_node_type(root)}"
+        )
+    return root
+
+
+def _workloads(root: MappingNode, index: str, reports: list[Report]) -> Iterator[_Workload]:
+    kind = _scalar(root, "kind")
     if kind == "List":
-        changed = False
-        for n, item in enumerate(obj.get("items") or [], start=1):
-            if isinstance(item, Mapping):
-                changed |= _object(item, f"{index}.{n}", injector, reports, inject)
-        return changed
-    if kind not in TEMPLATE_PATHS:
-        return False
-    metadata = obj.get("metadata") or {}
+        items = _get(root, "items")
+        if isinstance(items, SequenceNode):
+            for n, item in enumerate(items.value, start=1):
+                if isinstance(item, MappingNode):
+                    for found in _workloads(item, f"{index}.{n}", reports):
+                        found.path = ("items", n - 1, *found.path)
+                        yield found
+        return
+    path = TEMPLATE_PATHS.get(kind)
+    if path is None:
+        _note_passed_over(root, kind, index, reports)
+        return
+    node: Node | None = root
+    for step in path:
+        node = _get(node, step) if isinstance(node, MappingNode) else None
+    yield _Workload(index, kind, path, node)
+
+
+def _note_passed_over(root: MappingNode, kind: str, index: str, reports: list[Report]) -> None:
+    """Kinds we do not inject that carry a pod template (Argo Rollout, Knative, ...)."""
+    for path in (("spec", "template"), ("spec", "jobTemplate", "spec", "template")):
+        node: Node | None = root
+        for step in (*path, "spec"):
+            node = _get(node, step) if isinstance(node, MappingNode) else None
+        if isinstance(node, MappingNode):
+            name = _scalar(_get(root, "metadata"), "name")
+            reports.append(Report(index, kind, name, passed_over=".".join(path)))
+            return
+
+
+def _plain_workloads(
+    data: dict[str, Any], index: str, reports: list[Report]
+) -> Iterator[_Workload]:
+    kind = str(data.get("kind") or "")
+    if kind == "List":
+        for n, item in enumerate(data.get("items") or [], start=1):
+            if isinstance(item, dict):
+                for found in _plain_workloads(item, f"{index}.{n}", reports):
+                    found.path = ("items", n - 1, *found.path)
+                    yield found
+    elif kind in TEMPLATE_PATHS:
+        yield _Workload(index, kind, TEMPLATE_PATHS[kind], None)
+
+
+def _evaluate(
+    data: Any, workload: _Workload, index: str, injector: Injector, reports: list[Report]
+) -> list[dict[str, Any]]:
+    """Run the core on one workload; returns the patch of its template (empty: no change)."""
+    obj = _at(data, workload.path[: len(workload.path) - len(TEMPLATE_PATHS[workload.kind])])
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
     name = str(metadata.get("name") or metadata.get("generateName") or "")
-    label = f"{kind}/{name}" if name else kind
-    template = _template(obj, kind, index, label)
-    workload = Workload(
-        name, str(metadata.get("namespace") or "default"), kind, str(obj.get("apiVersion") or "")
-    )
-    pod = _plain(template)
+    namespace = str(metadata.get("namespace") or "default")
+    label = f"{workload.kind}/{name}" if name else workload.kind
+    template = _at(data, workload.path)
+    if not isinstance(template, Mapping) or not isinstance(template.get("spec"), Mapping):
+        where = ".".join(TEMPLATE_PATHS[workload.kind]) or "the pod"
+        what = f"{where}.spec" if TEMPLATE_PATHS[workload.kind] else "spec"
+        raise ManifestError(
+            f"document {workload.index} ({label}): {what} is missing: no pod template to inject"
+        )
+    pod = _plain_pod(template, f"document {workload.index} ({label})")
+    workload_id = Workload(name, namespace, workload.kind, str(obj.get("apiVersion") or ""))
     # A Pod is its own workload unless a controller owns it: let the core derive it, as the
     # webhook does (ReplicaSet -> Deployment, Job -> CronJob, ...).
     params = InjectionParams(
-        namespace=workload.namespace, workload=None if kind == "Pod" else workload
+        namespace=namespace, workload=None if workload.kind == "Pod" else workload_id
     )
     try:
         outcome = injector.inject(pod, params)
     except InjectionError as exc:
-        raise ManifestError(f"document {index} ({label}): {exc}") from exc
-    reports.append(Report(index, kind, name, outcome))
-    if not (inject and outcome.injected and outcome.patch):  # type: ignore[union-attr]
-        return False
-    if "metadata" not in template and isinstance(template, CommentedMap):
-        template.insert(0, "metadata", CommentedMap())  # so added metadata comes before spec
-    jsonpatch.apply_patch(template, outcome.patch, in_place=True)  # type: ignore[union-attr]
-    _block_style_for_new_content(template)
-    return True
+        raise ManifestError(f"document {workload.index} ({label}): {exc}") from exc
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    reports.append(Report(workload.index, workload.kind, name, namespace, outcome, labels=labels))
+    return list(outcome.patch) if outcome.injected else []  # type: ignore[union-attr]
 
 
-def _unshare(node: Any, seen: set[int]) -> None:
-    """Give every place its own copy of a node that YAML aliases share.
-
-    ``labels: *labels`` makes the pod labels and the selector one object, and a JSON Patch
-    applied to one would change both. Copies are written out in full; the first place
-    keeps the node (and its anchor, if still referenced). The round-trip loader never
-    builds cycles (a self-reference loads as null), so the walk ends.
-    """
-    items = node.items() if isinstance(node, Mapping) else enumerate(node)
-    for key, child in list(items):
-        if not isinstance(child, dict | list):
-            continue
-        if id(child) in seen:
-            child = node[key] = copy.deepcopy(child)
-        seen.add(id(child))
-        _unshare(child, seen)
+def _at(data: Any, path: tuple[str | int, ...]) -> Any:
+    for step in path:
+        if isinstance(step, int):
+            data = data[step]
+        else:
+            data = data.get(step) if isinstance(data, Mapping) else None
+    return data
 
 
-def _block_style_for_new_content(node: Any) -> bool:
-    """Flow collections (``[{...}]``) that received our new objects switch to block style.
+def _check_aliases(root: Node, index: str) -> bool:
+    """Whether aliases share nodes (or merge keys are used); bounds what they expand to."""
+    sizes: dict[int, int] = {}
+    merges = False
 
-    Returns whether ``node`` holds new content, so untouched flow collections stay as written.
-    """
-    if isinstance(node, CommentedMap | CommentedSeq):
-        children = node.values() if isinstance(node, CommentedMap) else node
-        new = False
-        for child in children:
-            new |= _block_style_for_new_content(child)
-        if new:
-            node.fa.set_block_style()
-        return new
-    return isinstance(node, dict | list)
+    def size(node: Node) -> int:
+        nonlocal merges
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        sizes[id(node)] = 1  # a node reached again while being measured adds nothing
+        total = 1
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                merges = merges or key.tag == _MERGE_TAG
+                total += size(key) + size(value)
+        elif isinstance(node, SequenceNode):
+            for child in node.value:
+                total += size(child)
+        sizes[id(node)] = total
+        return total
 
-
-def _template(obj: Any, kind: str, index: str, label: str) -> Any:
-    node = obj
-    for step in TEMPLATE_PATHS[kind]:
-        node = node.get(step) if isinstance(node, Mapping) else None
-    if not isinstance(node, Mapping) or not isinstance(node.get("spec"), Mapping):
-        where = ".".join(TEMPLATE_PATHS[kind]) or "the pod"
-        what = f"{where}.spec" if TEMPLATE_PATHS[kind] else "spec"
+    try:
+        expanded = size(root)
+    except RecursionError:
+        raise ManifestError(f"document {index}: nested too deeply") from None
+    limit = max(ALIAS_EXPANSION_LIMIT, 10 * len(sizes))
+    if expanded > limit:
         raise ManifestError(
-            f"document {index} ({label}): {what} is missing: no pod template to inject"
+            f"document {index}: excessive YAML aliasing: {len(sizes)} nodes expand to "
+            f"more than {limit}"
         )
-    return node
+    return merges or expanded > len(sizes)
 
 
-def _plain(node: Any) -> dict[str, Any]:
-    """A plain-JSON copy of a round-trip node (the core's input)."""
-    loaded: dict[str, Any] = json.loads(
-        json.dumps({"metadata": node.get("metadata") or {}, "spec": node["spec"]}, default=str)
-    )
-    if "metadata" not in node:
-        del loaded["metadata"]
-    return loaded
+def _construct(root: Node, index: str) -> Any:
+    try:
+        return yaml.CSafeLoader("").construct_document(root)
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"document {index}: {_yaml_problem(exc)}") from exc
 
 
-def _loader() -> YAML:
-    yaml = YAML()
-    yaml.preserve_quotes = True
-    return yaml
+def _plain_pod(template: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A JSON-shaped copy of the pod template (the core's input): string keys only."""
+    pod = {"spec": _plain(template["spec"], where, "spec")}
+    if "metadata" in template:
+        pod = {"metadata": _plain(template["metadata"] or {}, where, "metadata"), **pod}
+    return pod
 
 
-def _map_indent(body: str) -> int:
-    """Indentation step of nested mappings in ``body`` (2 if it cannot tell)."""
-    parent: int | None = None
-    for line in body.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
+def _plain(value: Any, where: str, path: str) -> Any:
+    if isinstance(value, Mapping):
+        out = {}
+        for key, child in value.items():
+            if not isinstance(key, str):
+                raise ManifestError(
+                    f"{where}: {path}: key {key!r} is not a string (quote it, or fill in "
+                    "template placeholders first)"
+                )
+            out[key] = _plain(child, where, f"{path}.{key}")
+        return out
+    if isinstance(value, list):
+        return [_plain(child, where, f"{path}[{n}]") for n, child in enumerate(value)]
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    return str(value)  # timestamps, binary
+
+
+def _style(root: MappingNode) -> Style:
+    """How the document indents nested mappings and sequences under keys."""
+    mapping = offset = None
+    queue: list[Node] = [root]
+    while queue and (mapping is None or offset is None):
+        node = queue.pop(0)
+        if not isinstance(node, MappingNode) or node.flow_style:
+            if isinstance(node, SequenceNode):
+                queue.extend(node.value)
             continue
-        depth = len(line) - len(line.lstrip(" "))
-        if parent is not None and not stripped.startswith("- ") and depth > parent:
-            return depth - parent
-        parent = depth if stripped.endswith(":") and not stripped.startswith("- ") else None
-    return 2
+        for key, value in node.value:
+            column = key.start_mark.column
+            if isinstance(value, MappingNode) and not value.flow_style and value.value:
+                if mapping is None and value.value[0][0].start_mark.line > key.start_mark.line:
+                    mapping = value.value[0][0].start_mark.column - column
+            elif isinstance(value, SequenceNode) and not value.flow_style and value.value:
+                if offset is None:
+                    offset = value.start_mark.column - column
+            queue.append(value)
+    return Style(mapping or 2, offset or 0)
 
 
-def _dump(data: Any, mapping: int, indent: int | None, block_seq_indent: int | None) -> str:
-    yaml = _loader()
-    yaml.width = 4096
-    offset = block_seq_indent or 0
-    yaml.indent(mapping=mapping, sequence=indent or (mapping + offset), offset=offset)
-    stream = io.StringIO()
-    yaml.dump(data, stream)
-    return stream.getvalue()
+def _get(node: Node | None, key: str) -> Node | None:
+    if isinstance(node, MappingNode):
+        for k, v in node.value:
+            if isinstance(k, ScalarNode) and k.value == key:
+                found: Node = v
+                return found
+    return None
 
 
-def _yaml_problem(exc: YAMLError) -> str:
+def _scalar(node: Node | None, key: str) -> str:
+    found = _get(node, key)
+    return str(found.value) if isinstance(found, ScalarNode) else ""
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     if mark is not None:
@@ -249,9 +419,13 @@ def _yaml_problem(exc: YAMLError) -> str:
     return str(problem)
 
 
-def _type_name(data: Any) -> str:
-    if isinstance(data, list):
+def _node_type(node: Node | None) -> str:
+    if isinstance(node, SequenceNode):
         return "a list"
-    if data is None:
+    if node is None or (isinstance(node, ScalarNode) and node.tag.endswith(":null")):
         return "an empty document"
-    return f"a scalar ({str(data)[:40]!r})"
+    return f"a scalar ({str(node.value)[:40]!r})"
+
+
+def _type(data: Any) -> str:
+    return "a list" if isinstance(data, list) else f"a scalar ({str(data)[:40]!r})"

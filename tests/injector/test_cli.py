@@ -50,6 +50,10 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
+def stdin(data: bytes) -> io.TextIOWrapper:
+    return io.TextIOWrapper(io.BytesIO(data))
+
+
 def fifty_documents() -> str:
     docs = [(DEPLOYMENT if i % 2 else SERVICE).format(i=i) for i in range(50)]
     return "---\n".join(docs)
@@ -83,7 +87,7 @@ def test_fifty_documents_keep_comments_order_and_untouched_docs(
 def test_stdin_and_stdout(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(sys, "stdin", io.StringIO((ISTIO / "pod.yaml").read_text()))
+    monkeypatch.setattr(sys, "stdin", stdin((ISTIO / "pod.yaml").read_bytes()))
     assert main(["inject", "-f", "-"]) == 0
     pod = yaml.safe_load(capsys.readouterr().out)
     assert [c["name"] for c in pod["spec"]["initContainers"]] == ["istio-init", "istio-proxy"]
@@ -223,7 +227,7 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_diff_shows_only_what_changes(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["inject", "-f", str(ISTIO / "pod.yaml"), "--diff"]) == 0
+    assert main(["inject", "-f", str(ISTIO / "pod.yaml"), "--diff"]) == 1  # changes: exit 1
     out = capsys.readouterr().out
     assert out.startswith("--- ")
     added = [
@@ -248,13 +252,14 @@ def test_check_prints_a_decision_table(tmp_path: Path, capsys: pytest.CaptureFix
     assert lines[0].split() == ["DOC", "WORKLOAD", "INJECT", "REASON"]
     rows = [line.split(None, 3) for line in lines[1:]]
     assert [(r[0], r[1], r[2]) for r in rows] == [
-        ("1", "Deployment/hello", "yes"),
+        ("1", "Deployment/hello", "ns?"),
         ("2", "Deployment/hello", "no"),
         ("3", "Deployment/hello-host-network", "no"),
-        ("4.1", "Deployment/hello-v1", "yes"),
-        ("4.2", "Deployment/hello-v2", "yes"),
+        ("4.1", "Deployment/hello-v1", "ns?"),
+        ("4.2", "Deployment/hello-v2", "ns?"),
     ]
     assert "sidecar.istio.io/inject=false" in rows[1][3]
+    assert "namespace default unknown" in rows[0][3]
 
 
 def test_console_entry_point_runs_as_module(tmp_path: Path) -> None:
@@ -279,18 +284,36 @@ def test_console_entry_point_runs_as_module(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("argv", "level"),
+    ("argv", "rest", "level"),
     [
-        (["--log-level", "debug", "serve"], "debug"),
-        (["serve", "--log-level", "error"], "error"),
-        (["serve"], None),
-        (["--log-level", "info", "inject", "-f", "x"], "info"),
-        (["inject", "-f", "x"], None),
+        (["--log-level", "debug", "serve"], ["serve"], "debug"),
+        (["serve", "--log-level", "error"], ["serve"], "error"),
+        (["serve"], ["serve"], None),
+        (["--log-level=info", "inject", "-f", "x"], ["inject", "-f", "x"], "info"),
+        (["certs", "status", "--log-level", "debug"], ["certs", "status"], "debug"),
+        (
+            ["inject", "-f", "x", "--", "--log-level"],
+            ["inject", "-f", "x", "--", "--log-level"],
+            None,
+        ),
     ],
 )
-def test_log_level_is_honoured_before_or_after_the_command(
-    argv: list[str], level: str | None
+def test_log_level_is_taken_from_anywhere_on_the_command_line(
+    argv: list[str], rest: list[str], level: str | None
 ) -> None:
-    from injector.cli import _parser
+    from injector.cli import _pop_log_level
 
-    assert _parser().parse_args(argv).log_level == level
+    assert _pop_log_level(argv) == (rest, level)
+
+
+def test_log_level_works_for_certs_after_the_command(tmp_path: Path) -> None:
+    # `injector --log-level debug certs status` used to be a usage error.
+    code = main(["--log-level", "error", "certs", "status", "--cert-dir", str(tmp_path)])
+    assert code == 1  # no certificates there: an error, not a usage error (2)
+
+
+def test_bad_log_level_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["inject", "--log-level", "loud", "-f", "x"])
+    assert info.value.code == 2
+    assert "--log-level: choose from debug, info, warning, error" in capsys.readouterr().err
