@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from injector import logs
+from injector import clustercheck, logs
 from injector.config import InjectorConfig, load_config_files
 from injector.core import Injector
 from injector.errors import InjectorError
@@ -76,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     _config_flags(check)
     check.add_argument("-f", "--filename", required=True, help="manifest file, or - for stdin")
+    where = check.add_mutually_exclusive_group()
+    where.add_argument(
+        "--kubeconfig",
+        help="read namespace labels and the live webhook selectors (default: $KUBECONFIG)",
+    )
+    where.add_argument(
+        "--offline", action="store_true", help="do not read the cluster, even with $KUBECONFIG"
+    )
     check.set_defaults(handler=_check)
     serve = commands.add_parser("serve", help="run the admission webhook (HTTPS)")
     try:
@@ -155,10 +163,21 @@ def _check(args: argparse.Namespace) -> int:
     result = transform(
         _read_input(args.filename), Injector(_load(args), cache_size=64), inject=False
     )
+    view = None
+    if not args.offline and (args.kubeconfig or os.environ.get("KUBECONFIG")):
+        view = clustercheck.fetch(args.kubeconfig, {r.namespace for r in result.reports})
+    else:
+        print(f"note: {clustercheck.OFFLINE_NOTE}", file=sys.stderr)
     rows = [("DOC", "WORKLOAD", "INJECT", "REASON")]
     for report in result.reports:
-        verdict = "yes" if report.outcome.injected else "no"
-        rows.append((report.document, report.label, verdict, report.outcome.reason))
+        injected, reason = report.outcome.injected, report.outcome.reason
+        if view is not None:
+            chosen = clustercheck.selection(view, report.namespace, report.pod_labels)
+            if chosen.entry is None:
+                injected, reason = False, chosen.reason
+            else:
+                reason = f"{chosen.reason}; {reason}"
+        rows.append((report.document, report.label, "yes" if injected else "no", reason))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])

@@ -49,6 +49,8 @@ class Report:
     kind: str
     name: str
     outcome: Outcome
+    namespace: str = "default"
+    pod_labels: Mapping[str, str] = field(default_factory=dict)  # what objectSelectors see
 
     @property
     def label(self) -> str:
@@ -144,7 +146,8 @@ def _object(obj: Any, index: str, injector: Injector, reports: list[Report], inj
         outcome = injector.inject(pod, params)
     except InjectionError as exc:
         raise ManifestError(f"document {index} ({label}): {exc}") from exc
-    reports.append(Report(index, kind, name, outcome))
+    pod_labels = dict((pod.get("metadata") or {}).get("labels") or {})
+    reports.append(Report(index, kind, name, outcome, workload.namespace, pod_labels))
     if not (inject and outcome.injected and outcome.patch):  # type: ignore[union-attr]
         return False
     if "metadata" not in template and isinstance(template, CommentedMap):
