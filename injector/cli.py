@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from injector import logs, output, sources
+from injector import clustercheck, logs, output, sources
 from injector.core import Injector
 from injector.errors import InjectorError
 from injector.manifests import Report, process, split_documents
@@ -127,6 +127,14 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     _input_flags(check)
     _config_flags(check)
+    where = check.add_mutually_exclusive_group()
+    where.add_argument(
+        "--kubeconfig",
+        help="read namespace labels and the live webhook selectors (default: $KUBECONFIG)",
+    )
+    where.add_argument(
+        "--offline", action="store_true", help="do not read the cluster, even with $KUBECONFIG"
+    )
     check.set_defaults(handler=_check)
     serve = commands.add_parser("serve", help="run the admission webhook (HTTPS)")
     if command == "serve":  # FastAPI is imported only for `serve`
@@ -254,23 +262,39 @@ def _check(args: argparse.Namespace) -> int:
 
     injector = _injector(args)
     inputs = sources.expand(args.filename, recursive=args.recursive)
-    rows = [("DOC", "WORKLOAD", "INJECT", "REASON")]
-    bad = False
+    found: list[tuple[str, Report]] = []
     for source in inputs:
         for doc in split_documents(source.lines()):
             reports: list[Report] = []
             process(doc, injector, reports, inject=False, keep_going=True)
             for report in reports:
-                inject, reason = verdict(report)
-                bad |= inject == "error"
                 where = report.document if len(inputs) == 1 else f"{source.name}:{report.document}"
-                rows.append((where, report.label, inject, reason))
+                found.append((where, report))
                 for warning in report.outcome.warnings if report.outcome else ():
                     print(f"warning: {report.label}: {warning}", file=sys.stderr)
+    view = None
+    if not args.offline and (args.kubeconfig or os.environ.get("KUBECONFIG")):
+        view = clustercheck.fetch(args.kubeconfig, {report.namespace for _, report in found})
+    rows = [("DOC", "WORKLOAD", "INJECT", "REASON")]
+    bad = False
+    for where, report in found:
+        inject, reason = verdict(report)
+        if view is not None and inject in ("yes", "ns?"):
+            inject, reason = _live(view, report, reason)
+        bad |= inject == "error"
+        rows.append((where, report.label, inject, reason))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
     return 1 if bad else 0
+
+
+def _live(view: clustercheck.ClusterView, report: Report, reason: str) -> tuple[str, str]:
+    """The verdict once the cluster's namespace labels and webhook selectors are known."""
+    chosen = clustercheck.selection(view, report.namespace, report.labels)
+    if chosen.entry is None:
+        return "no", chosen.reason
+    return "yes", f"{chosen.reason}; {report.outcome.reason if report.outcome else reason}"
 
 
 def _named(source: sources.Source, inputs: list[sources.Source], message: str) -> str:

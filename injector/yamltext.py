@@ -2,13 +2,17 @@
 
 ``injector inject`` writes only what an injection adds or changes; this module renders those
 fragments. Strings are plain when YAML would read them back as the same string, single-quoted
-otherwise (``'15020'``, ``'true'``, ``'*'``), double-quoted when they span lines.
+otherwise (``'15020'``, ``'true'``, ``'*'``, ``'129e6'``), double-quoted when they span lines.
+A string is quoted when either YAML 1.1 (PyYAML) or YAML 1.2's core schema (kubectl's go-yaml,
+ruamel) would read it as something else: ``129e6`` is a string to the first, a float to the
+second.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,10 +57,19 @@ def _float(value: float) -> str:
     return text if "." in text or "e" in text else text + ".0"
 
 
+# Plain scalars that YAML 1.2's core schema resolves to a number, boolean or null.
+_YAML12_NOT_STRING = re.compile(
+    r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+"
+    r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)|true|True|TRUE|false|False|FALSE|null|Null|NULL|~"
+)
+
+
 @functools.lru_cache(maxsize=8192)
 def _string(text: str) -> str:
     if "\n" in text or "\r" in text:
         return json.dumps(text, ensure_ascii=False)
+    if _YAML12_NOT_STRING.fullmatch(text):
+        return "'" + text + "'"
     dumped = yaml.dump(text, Dumper=yaml.CSafeDumper, width=1 << 30, allow_unicode=True)
     return dumped.removesuffix("\n...\n").removesuffix("\n")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,13 @@ from tests.cluster.controlplane import ControlPlane, child_env, find_binary, wri
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
 NAMESPACE = "sidecar-injector"  # where manifests/ installs the webhook
+
+
+MWC = "sidecar-injector"
+_WEBHOOK_METRIC = re.compile(
+    r'^apiserver_admission_webhook_admission_duration_seconds_(sum|count)\{[^}]*name="([^"]+)"'
+    r"[^}]*\}\s+(\S+)$"
+)
 
 
 class KubectlError(RuntimeError):
@@ -60,6 +68,29 @@ class Cluster:
         """A kubeconfig authenticating as that ServiceAccount (its RBAC is the real one)."""
         token = self.token(service_account, namespace)
         return write_kubeconfig(path, self.plane.url, self.plane.pki.ca, {"token": token})
+
+    def webhook_totals(self, config: str = MWC) -> tuple[float, float]:
+        """(seconds, calls) the server spent calling the entries of ``config`` (its /metrics)."""
+        names = {h["name"] for h in self.get("mutatingwebhookconfiguration", config)["webhooks"]}
+        seconds = calls = 0.0
+        for line in self.plane.get("/metrics").splitlines():
+            match = _WEBHOOK_METRIC.match(line)
+            if match and match.group(2) in names:
+                if match.group(1) == "sum":
+                    seconds += float(match.group(3))
+                else:
+                    calls += float(match.group(3))
+        return seconds, calls
+
+    def set_reinvocation(self, policy: str, config: str = MWC) -> None:
+        """Set ``reinvocationPolicy`` on every entry of ``config``."""
+        hooks = self.get("mutatingwebhookconfiguration", config)["webhooks"]
+        ops = [
+            {"op": "replace", "path": f"/webhooks/{i}/reinvocationPolicy", "value": policy}
+            for i in range(len(hooks))
+        ]
+        self.kubectl("patch", "mutatingwebhookconfiguration", config, "--type=json",
+                     "-p", json.dumps(ops))  # fmt: skip
 
     def api_client(self) -> Any:
         return kubernetes.config.new_client_from_config(config_file=str(self.kubeconfig))

@@ -11,14 +11,16 @@ import base64
 import copy
 import itertools
 import json
+import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import jsonpatch
 import pytest
 
 from tests.cluster.harness import Cluster, create_pod, pod_body
-from tests.cluster.webhook import MWC, Webhook
+from tests.cluster.webhook import Webhook
 
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 _names = itertools.count()
@@ -61,11 +63,24 @@ def _patch(answer: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def stored(webhook: Webhook, installed: Cluster) -> dict[str, Any]:
-    hooks = installed.get("mutatingwebhookconfiguration", MWC)["webhooks"]
-    assert {h["reinvocationPolicy"] for h in hooks} == {"IfNeeded"}
+def stored(webhook: Webhook, installed: Cluster) -> Iterator[dict[str, Any]]:
+    """A pod the server stored after calling us twice (``IfNeeded``; we ship ``Never``)."""
     namespace = installed.namespace("reinvoke", {"istio-injection": "enabled"})
-    return create_pod(installed.core(), namespace, pod_body(f"r-{next(_names)}"))
+    core = installed.core()
+    installed.set_reinvocation("IfNeeded")
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # until the server's informer has the new policy
+            _, before = installed.webhook_totals()
+            pod = create_pod(core, namespace, pod_body(f"r-{next(_names)}"))
+            _, after = installed.webhook_totals()
+            if after - before == 2:
+                break
+            assert time.monotonic() < deadline, f"{after - before} calls per pod after 10 s"
+            time.sleep(0.2)
+        yield pod
+    finally:
+        installed.set_reinvocation("Never")
 
 
 @pytest.mark.parametrize("container", ["app", "istio-init", "istio-proxy"])

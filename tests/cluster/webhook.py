@@ -22,11 +22,11 @@ from urllib.parse import urlsplit
 import httpx
 
 from tests.cluster.controlplane import child_env, free_port
-from tests.cluster.harness import MANIFESTS, NAMESPACE, ROOT, Cluster
+from tests.cluster.harness import MANIFESTS, MWC, NAMESPACE, ROOT, Cluster
 
 CONFIG_DIR = MANIFESTS / "base" / "config"
 SECRET = "sidecar-injector-ca"
-MWC = "sidecar-injector"
+__all__ = ["MWC", "SECRET", "Webhook", "point_webhooks_at"]
 
 
 def insecure() -> ssl.SSLContext:

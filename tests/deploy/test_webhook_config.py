@@ -194,7 +194,7 @@ def test_entry_settings(installed: Objects, index: int) -> None:
     hook = _hooks(installed)[index]
     assert hook["sideEffects"] == "None"
     assert hook["admissionReviewVersions"] == ["v1"]
-    assert hook["reinvocationPolicy"] == "IfNeeded"
+    assert hook["reinvocationPolicy"] == "Never"
     assert hook["timeoutSeconds"] == 5
     assert hook["failurePolicy"] == "Fail"
     assert hook["matchPolicy"] == "Equivalent"
