@@ -4,7 +4,8 @@ Built from the same per-pod context our Jinja templates get (``injector.context.
 both syntaxes read one set of derived facts. ``.ObjectMeta``, ``.Spec`` and their containers
 are structs with Kubernetes' field lists (an unknown field fails, naming it);
 ``.ProxyConfig`` and ``.MeshConfig`` are protobuf messages (getters such as ``GetTracing``
-work; absent fields read as Go's zero values, ``InterceptionMode`` as ``REDIRECT``); ``.Values`` is the plain values map.
+work; absent fields read as Go's zero values, ``InterceptionMode`` as ``REDIRECT``);
+``.Values`` is the plain values map.
 """
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (rows are templates written as Istio writes them, on one line)
 """Expressions Istio's own templates are written with, over the data the injector gives them.
 
 Users' templates (and Istio's ``sidecar``, ``gateway``, ``grpc-*``) read the pod through
