@@ -193,6 +193,17 @@ CASES: list[tuple[str, str, str]] = [
     ("formatDuration", '{{formatDuration "90s"}} {{formatDuration "0.5s"}}', "1m30s 500ms"),
     ("toYaml", "{{toYaml .m}}", "a: 1\nb: 2\nc:\n  d: deep"),
     ("toYaml list", "{{toYaml .words}}", "- x\n- y"),
+    (
+        "toYaml multi-line text",
+        '{{toYaml (dict "sh" "a\\nb" "end" "c\\n")}}',
+        "end: |\n  c\nsh: |-\n  a\n  b",
+    ),
+    (
+        "toYaml scalars",
+        '{{toYaml 1}} {{toYaml "x"}} {{toYaml .null}} {{toYaml .nomap}} {{toYaml .none}}',
+        "1 x null {} []",
+    ),
+    ("toYaml of a map in a list", "{{toYaml (list .m.c)}}", "- d: deep"),
     ("toYaml indent", "x:\n  {{toYaml .m.c | indent 2}}", "x:\n  d: deep"),
 ]
 
