@@ -3,9 +3,10 @@
 ``compile_template(name, text)`` parses once (syntax errors and unknown functions surface
 here, naming the template, line and column); ``GoTemplate.render(context)`` executes it over
 Istio's ``SidecarTemplateData`` built from our per-pod context, with Go's builtins, Sprig's
-functions and Istio's own function map. Modules: ``lexer`` -> ``parser`` (``nodes``) ->
-``executor``; ``values`` (how Go sees our data), ``builtins``, ``sprig``, ``istio``
-(functions), ``data`` (the template data), ``decode`` (the typed-Pod step after
+functions and Istio's own function map. Modules: ``lexer`` -> ``parser``
+(``nodes``) -> ``codegen`` (the tree as Python source) -> ``executor`` (compiles it once,
+and what it calls at run time); ``values`` (how Go sees our data), ``builtins``, ``sprig``,
+``istio`` (functions), ``data`` (the template data), ``decode`` (the typed-Pod step after
 rendering), ``syntax`` (which engine a template is for).
 """
 
@@ -18,7 +19,7 @@ from injector.gotemplate import builtins, istio, sprig
 from injector.gotemplate.data import sidecar_data
 from injector.gotemplate.decode import as_pod
 from injector.gotemplate.errors import ExecError, TemplateError, TemplateSyntaxError
-from injector.gotemplate.executor import Program
+from injector.gotemplate.executor import Program, too_deep
 from injector.gotemplate.parser import parse
 
 __all__ = [
@@ -41,7 +42,10 @@ class GoTemplate:
 
     def __init__(self, name: str, text: str, funcs: Mapping[str, Callable[..., Any]]) -> None:
         self.name = name
-        self.program = Program(parse(name, text), funcs)
+        try:
+            self.program = Program(parse(name, text), funcs)
+        except RecursionError:
+            raise too_deep(name) from None
 
     def execute(self, data: Any) -> str:
         """Run over arbitrary data (maps, lists, scalars, ``values.Struct`` views)."""

@@ -1,4 +1,4 @@
-"""Go text/template's predefined functions (``and``/``or`` are short-circuited by the executor)."""
+"""Go text/template's predefined functions (``and``/``or`` are short-circuited by ``codegen``)."""
 
 from __future__ import annotations
 
@@ -212,7 +212,7 @@ def urlquery(*args: Any) -> str:
     return urllib.parse.quote_plus(sprint(*args), safe="")
 
 
-def _never(*_args: Any) -> Any:  # the executor short-circuits these two itself
+def _never(_first: Any, *_rest: Any) -> Any:  # the generated code short-circuits these itself
     raise AssertionError("and/or are evaluated by the executor")
 
 

@@ -4,7 +4,8 @@ Built from the same per-pod context our Jinja templates get (``injector.context.
 both syntaxes read one set of derived facts. ``.ObjectMeta``, ``.Spec`` and their containers
 are structs with Kubernetes' field lists (an unknown field fails, naming it);
 ``.ProxyConfig`` and ``.MeshConfig`` are protobuf messages (getters such as ``GetTracing``
-work, an absent message reads as nil); ``.Values`` is the plain values map.
+work; absent fields read as Go's zero values, ``InterceptionMode`` as ``REDIRECT``);
+``.Values`` is the plain values map.
 """
 
 from __future__ import annotations
@@ -86,8 +87,39 @@ POD_SPEC = Schema(
 )
 TYPE_META = Schema("v1.TypeMeta", _fields("Kind:str APIVersion:str"))
 DEPLOYMENT_META = Schema("types.NamespacedName", _fields("Namespace:str Name:str"))
-PROXY_CONFIG = Schema("*v1alpha1.ProxyConfig", None, proto=True)
-MESH_CONFIG = Schema("*v1alpha1.MeshConfig", None, proto=True)
+# Protobuf messages: the fields listed read as their Go zero value when absent (a string
+# "", an enum its zero name, a map an empty map, a message or wrapper nil); any other
+# field reads as it is in the JSON, nil when absent.
+PROXY_CONFIG = Schema(
+    "*v1alpha1.ProxyConfig",
+    _fields(
+        "ConfigPath:str BinaryPath:str ServiceCluster:str DiscoveryAddress:str"
+        " ZipkinAddress:str CustomConfigFile:str StatsdUdpAddress:str MeshId:str"
+        " StatNameLength:int ProxyAdminPort:int StatusPort:int"
+        " InterceptionMode:enum.REDIRECT ControlPlaneAuthPolicy:enum.NONE"
+        " TracingServiceName:enum.APP_LABEL_AND_NAMESPACE"
+        " ProxyMetadata:strmap RuntimeValues:strmap ExtraStatTags:list CaCertificatesPem:loose"
+        " DrainDuration:loose ParentShutdownDuration:loose TerminationDrainDuration:loose"
+        " DiscoveryRefreshDelay:loose ConnectTimeout:loose Concurrency:loose"
+        " HoldApplicationUntilProxyStarts:loose Tracing:loose Image:loose ReadinessProbe:loose"
+        " ProxyStatsMatcher:loose GatewayTopology:loose EnvoyAccessLogService:loose"
+        " EnvoyMetricsService:loose PrivateKeyProvider:loose ProxyHeaders:loose"
+    ),
+    open=True,
+)
+MESH_CONFIG = Schema(
+    "*v1alpha1.MeshConfig",
+    {
+        **_fields(
+            "TrustDomain:str RootNamespace:str IngressService:str IngressClass:str"
+            " ProxyListenPort:int ProxyInboundListenPort:int ProxyHttpPort:int"
+            " EnableTracing:bool EnableAutoMtls:loose EnablePrometheusMerge:loose"
+            " InboundTrafficPolicy:loose OutboundTrafficPolicy:loose TrustDomainAliases:list"
+        ),
+        "DefaultConfig": ("defaultConfig", PROXY_CONFIG),
+    },
+    open=True,
+)
 SIDECAR_DATA = Schema(
     "inject.SidecarTemplateData",
     {

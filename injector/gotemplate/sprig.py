@@ -301,12 +301,27 @@ def to_pretty_json(value: Any) -> str:
     return go_json(to_plain(value), indent="  ")
 
 
+class _YamlDumper(yaml.SafeDumper):
+    """Writes text with line breaks as a literal block (``|-``), as Go's YAML library does."""
+
+
+def _text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    if "\n" in text:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|")
+    return dumper.represent_str(text)
+
+
+_YamlDumper.add_representer(str, _text)
+
+
 def to_yaml(value: Any) -> str:
     """``toYaml``: block YAML with sorted keys, without the final newline."""
     plain = to_plain(value)
     if plain is None:
         return "null"
-    text = yaml.safe_dump(plain, default_flow_style=False, sort_keys=True, allow_unicode=True)
+    text = yaml.dump(
+        plain, Dumper=_YamlDumper, default_flow_style=False, sort_keys=True, allow_unicode=True
+    )
     return text.removesuffix("\n").removesuffix("\n...")
 
 

@@ -46,14 +46,23 @@ class StrMap(dict[str, str]):
 
 
 class Schema:
-    """A Go struct type: its name and fields (Go name -> JSON key, kind of zero value)."""
+    """A Go struct type: its name and fields (Go name -> JSON key, kind of zero value).
+
+    ``open``: the listed fields are the ones whose zero value matters (protobuf messages
+    with dozens of fields); any other field reads like a field of a loose struct.
+    """
 
     def __init__(
-        self, name: str, fields: Mapping[str, tuple[str, Any]] | None = None, proto: bool = False
+        self,
+        name: str,
+        fields: Mapping[str, tuple[str, Any]] | None = None,
+        proto: bool = False,
+        open: bool = False,
     ) -> None:
         self.name = name
         self.fields = dict(fields) if fields is not None else None
         self.proto = proto
+        self.open = open
 
 
 class Struct:
@@ -83,12 +92,12 @@ class Struct:
         if fields is not None:
             if name not in fields and name.startswith("Get") and name[3:] in fields:
                 lookup = name[3:]
-            if lookup not in fields:
+            if lookup in fields:
+                key, zero = fields[lookup]
+                return wrap(zero, self.data.get(key))
+            if not self.schema.open:
                 raise FuncError(f"can't evaluate field {name} in type {self.schema.name}")
-            key, zero = fields[lookup]
-            if key in self.data:
-                return wrap(zero, self.data[key])
-            return wrap(zero, None)
+            lookup = name
         if name.startswith("Get") and len(name) > 3 and name[3].isupper():
             lookup = name[3:]
         key = lookup[0].lower() + lookup[1:]
@@ -123,6 +132,8 @@ def wrap(kind: Any, value: Any) -> Any:
         return loose(value)
     if kind == "strmap":
         return StrMap(value) if value is not None else StrMap()
+    if isinstance(kind, str) and kind.startswith("enum."):  # a protobuf enum: its name
+        return kind[5:] if value is None else value
     if value is None:
         return {"str": "", "int": 0, "bool": False, "map": {}, "list": []}.get(kind)
     return value
@@ -169,7 +180,7 @@ def go_str(value: Any) -> str:
         items = sorted(value.items(), key=lambda kv: _sort_key(kv[0]))
         return "map[" + " ".join(f"{go_str(k)}:{go_str(v)}" for k, v in items) + "]"
     if isinstance(value, Struct):
-        if value.is_loose:
+        if value.is_loose or value.schema.open:
             return go_str(value.data)
         return "{" + " ".join(go_str(value.field(f)) for f in value.schema.fields or ()) + "}"
     return str(value)
@@ -235,7 +246,7 @@ def _marshal_order(value: Any) -> Any:
     """Maps sort their keys; structs keep their field order and omit empty fields."""
     if isinstance(value, Struct):
         fields = value.schema.fields
-        if fields is None:
+        if fields is None or value.schema.open:
             return {k: _marshal_order(v) for k, v in value.data.items()}
         out = {}
         for _, (key, _kind) in fields.items():

@@ -193,6 +193,17 @@ CASES: list[tuple[str, str, str]] = [
     ("formatDuration", '{{formatDuration "90s"}} {{formatDuration "0.5s"}}', "1m30s 500ms"),
     ("toYaml", "{{toYaml .m}}", "a: 1\nb: 2\nc:\n  d: deep"),
     ("toYaml list", "{{toYaml .words}}", "- x\n- y"),
+    (
+        "toYaml multi-line text",
+        '{{toYaml (dict "sh" "a\\nb" "end" "c\\n")}}',
+        "end: |\n  c\nsh: |-\n  a\n  b",
+    ),
+    (
+        "toYaml scalars",
+        '{{toYaml 1}} {{toYaml "x"}} {{toYaml .null}} {{toYaml .nomap}} {{toYaml .none}}',
+        "1 x null {} []",
+    ),
+    ("toYaml of a map in a list", "{{toYaml (list .m.c)}}", "- d: deep"),
     ("toYaml indent", "x:\n  {{toYaml .m.c | indent 2}}", "x:\n  d: deep"),
 ]
 
@@ -340,3 +351,31 @@ def test_execution_errors_name_line_column_and_action(text: str, message: str) -
 def test_unexecuted_bad_calls_do_not_fail() -> None:
     """As in Go, an argument count is checked when the call runs, not when it parses."""
     assert compile_template("t", "{{if .z}}{{printf}}{{end}}ok").execute(DATA) == "ok"
+
+
+def test_text_is_data_never_code() -> None:
+    """Templates become Python source: any text, string or name must stay a value."""
+    text = "\"'''\\n'); raise SystemExit(2) #\n{{ \"'); raise SystemExit(3) #\\\\\" }}"
+    assert compile_template("t", text).execute(DATA) == (
+        "\"'''\\n'); raise SystemExit(2) #\n'); raise SystemExit(3) #\\"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{if true}}" * 400 + "x" + "{{end}}" * 400,
+        "{{if true}}" * 120 + "x" + "{{end}}" * 120,
+        "{{range .list}}" * 30 + "x" + "{{end}}" * 30,
+        "{{print " + "(print " * 500 + "1" + ")" * 500 + "}}",
+    ],
+    ids=["400 ifs", "120 ifs", "30 ranges", "500 parentheses"],
+)
+def test_deep_nesting_is_a_clean_error(text: str) -> None:
+    with pytest.raises(TemplateSyntaxError, match="template nests too deeply"):
+        compile_template("t", text)
+
+
+def test_ordinary_nesting_works() -> None:
+    text = "{{if true}}" * 60 + "{{range $.words}}" * 5 + "x" + "{{end}}" * 65
+    assert compile_template("t", text).execute(DATA) == "x" * 32
