@@ -5,7 +5,7 @@ to a ``VolumeMount`` of ``istio-proxy`` (userVolumeMount). What the API server w
 the injected pod is refused here, naming the annotation, instead of an injection that the
 API server then rejects with a message about ``spec.volumes[9]``:
 
-- ``volume`` / ``mount`` check each entry alone (names, exactly one volume type, mount fields);
+- ``volume`` / ``mount`` check each entry alone (names, one volume type at most, mount fields);
 - ``check_pod`` checks the injected pod: a user volume whose name is taken, a mount of a
   volume the pod does not have, a mount path ``istio-proxy`` already uses.
 """
@@ -49,9 +49,9 @@ def volume(value: str) -> str | None:
     for name, source in entries.items():
         problem = _label(name)
         kinds = [k for k in source if k != "name"]
-        if problem is None and len(kinds) != 1:
-            problem = f"volume {name!r} must have exactly one volume type, has {len(kinds)}"
-        if problem is None and not isinstance(source[kinds[0]], dict):
+        if problem is None and len(kinds) > 1:  # none is fine: the API server adds emptyDir
+            problem = f"volume {name!r} may have only one volume type, has {', '.join(kinds)}"
+        if problem is None and kinds and not isinstance(source[kinds[0]], dict):
             problem = f"volume {name!r}: {kinds[0]} must be an object"
         if problem:
             return problem

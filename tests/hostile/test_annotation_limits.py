@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from injector import annotations as ann
+from injector import uservolumes
 from injector.config import default_config
 from injector.core import InjectionParams, Injector
 from injector.errors import AnnotationError
+from tests.hostile.apiserver import ApiServer, running_apiserver
 
 POD: dict[str, Any] = {
     "apiVersion": "v1",
@@ -56,17 +61,11 @@ REFUSED = [
     # image: Invalid value: " reg/x": must not have leading or trailing whitespace
     ({"sidecar.istio.io/proxyImage": " reg/proxy"}, "leading or trailing whitespace"),
     ({"sidecar.istio.io/proxyImage": "reg/proxy\n"}, "leading or trailing whitespace"),
-    # accepted by the server, but istio-init cannot start: a flag, or a name the kernel refuses
-    ({"traffic.sidecar.istio.io/excludeInterfaces": "-eth0"}, "interface name(s) '-eth0'"),
-    ({"traffic.sidecar.istio.io/excludeInterfaces": "eth0:1"}, "interface name(s) 'eth0:1'"),
-    ({"istio.io/reroute-virtual-interfaces": "\u00e9" * 8}, "invalid interface name"),  # 16 bytes
-    ({"traffic.sidecar.istio.io/excludeOutboundIPRanges": "fe80::1%eth0/64"}, "invalid CIDR"),
     # spec.volumes[9].name: Invalid value: "Bad_Name": a lowercase RFC 1123 label must ...
     ({VOLUME: '{"Bad_Name": {"emptyDir": {}}}'}, "'Bad_Name' is not a lowercase RFC 1123 label"),
     ({VOLUME: json.dumps({"v" * 64: {"emptyDir": {}}})}, "RFC 1123 label of at most 63"),
     # spec.volumes[9].configMap: Forbidden: may not specify more than 1 volume type
-    ({VOLUME: '{"v": {"emptyDir": {}, "configMap": {"name": "x"}}}'}, "exactly one volume type"),
-    ({VOLUME: '{"v": {}}'}, "exactly one volume type, has 0"),
+    ({VOLUME: '{"v": {"emptyDir": {}, "configMap": {"name": "x"}}}'}, "only one volume type"),
     # cannot unmarshal string into Go struct field ... emptyDir of type v1.EmptyDirVolumeSource
     ({VOLUME: '{"v": {"emptyDir": "x"}}'}, "emptyDir must be an object"),
     # spec.volumes[9].name: Duplicate value: "istio-envoy"
@@ -102,7 +101,16 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize(("annotations", "message"), REFUSED)
+# Accepted by the API server, but istio-init cannot start: a flag, or a name the kernel refuses.
+INIT_REFUSED = [
+    ({"traffic.sidecar.istio.io/excludeInterfaces": "-eth0"}, "interface name(s) '-eth0'"),
+    ({"traffic.sidecar.istio.io/excludeInterfaces": "eth0:1"}, "interface name(s) 'eth0:1'"),
+    ({"istio.io/reroute-virtual-interfaces": "\u00e9" * 8}, "invalid interface name"),  # 16 bytes
+    ({"traffic.sidecar.istio.io/excludeOutboundIPRanges": "fe80::1%eth0/64"}, "invalid CIDR"),
+]
+
+
+@pytest.mark.parametrize(("annotations", "message"), REFUSED + INIT_REFUSED)
 def test_what_the_api_server_refuses_is_denied_naming_the_annotation(
     annotations: dict[str, str], message: str
 ) -> None:
@@ -121,6 +129,7 @@ ACCEPTED = [
     {"sidecar.istio.io/proxyCPU": "3"},  # no limit annotation: the block is replaced whole
     {"traffic.sidecar.istio.io/excludeInterfaces": "eth0,net-1,\u00e9th0"},
     {"traffic.sidecar.istio.io/excludeOutboundIPRanges": "10.0.0.1/8,fe80::/64"},
+    {VOLUME: '{"v": {}}'},  # the server makes it an emptyDir
     {VOLUME: EMPTY_V, MOUNT: '{"v": {"mountPath": "/x", "subPath": "a/b", "readOnly": true}}'},
     {"proxy.istio.io/config": 'proxyMetadata: {"bad key": x, "1ABC": y}'},
 ]
@@ -131,3 +140,28 @@ def test_what_the_api_server_takes_is_still_injected(annotations: dict[str, str]
     pod = inject(annotations)
     names = [c["name"] for c in pod["spec"].get("initContainers", [])]
     assert "istio-proxy" in names
+
+
+@pytest.fixture(scope="module")
+def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    with running_apiserver(tmp_path_factory.mktemp("apiserver")) as server:
+        yield server
+
+
+def test_the_api_server_refuses_what_we_deny(
+    apiserver: ApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table above is true: with our checks off, the server refuses every such pod."""
+    monkeypatch.setattr(ann, "validate", lambda _annotations: [])
+    monkeypatch.setattr(uservolumes, "check_pod", lambda _annotations, _spec: [])
+    for annotations, _ in REFUSED:
+        status, message = apiserver.create_pod(inject(annotations))
+        assert status in (400, 422), (annotations, status)
+        assert "serviceAccount" not in message, message  # refused for the annotation only
+    for annotations, _ in INIT_REFUSED:  # the server takes these: only we can stop them
+        assert apiserver.create_pod(inject(annotations)) == (201, ""), annotations
+
+
+def test_the_api_server_takes_what_we_inject(apiserver: ApiServer) -> None:
+    for annotations in [{}, *ACCEPTED]:
+        assert apiserver.create_pod(inject(annotations)) == (201, ""), annotations
