@@ -153,14 +153,14 @@ def test_the_api_server_refuses_what_we_deny(
     """The table above is true: with our checks off, the server refuses every such pod."""
     monkeypatch.setattr(ann, "validate", lambda _annotations: [])
     monkeypatch.setattr(uservolumes, "check_pod", lambda _annotations, _spec: [])
-    for annotations, _ in REFUSED:
-        status, message = apiserver.create_pod(inject(annotations))
-        assert status in (400, 422), (annotations, status)
+    for given, _ in REFUSED:
+        status, message = apiserver.create_pod(inject(given))
+        assert status in (400, 422), (given, status)
         assert "serviceAccount" not in message, message  # refused for the annotation only
-    for annotations, _ in INIT_REFUSED:  # the server takes these: only we can stop them
-        assert apiserver.create_pod(inject(annotations)) == (201, ""), annotations
+    for given, _ in INIT_REFUSED:  # the server takes these: only we can stop them
+        assert apiserver.create_pod(inject(given)) == (201, ""), given
 
 
 def test_the_api_server_takes_what_we_inject(apiserver: ApiServer) -> None:
-    for annotations in [{}, *ACCEPTED]:
-        assert apiserver.create_pod(inject(annotations)) == (201, ""), annotations
+    for given in [{}, *ACCEPTED]:
+        assert apiserver.create_pod(inject(given)) == (201, ""), given
