@@ -7,11 +7,10 @@ user fixes a pod in one round. Each message names the annotation and the bad val
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from collections.abc import Callable, Mapping
 
-from injector import mesh, quantity
+from injector import mesh, quantity, uservolumes
 
 Validator = Callable[[str], str | None]
 
@@ -47,6 +46,13 @@ def _uint(bits: int) -> Validator:
     return check
 
 
+def _int32(value: str) -> str | None:
+    """Probe fields: Istio parses them as uint32, the API server's field is an int32."""
+    if not is_decimal(value) or int(value) >= 2**31:
+        return "is not an integer from 0 to 2147483647"
+    return None
+
+
 def _port(item: str) -> bool:
     return is_decimal(item) and 1 <= int(item) <= 65535
 
@@ -73,6 +79,9 @@ def _cidrs(allow_wildcard: bool) -> Validator:
                 ipaddress.ip_network(item, strict=False)
             except ValueError:
                 bad.append(item)
+            else:
+                if "%" in item:  # an IPv6 scope: Python takes it, iptables does not
+                    bad.append(item)
         if bad:
             wildcard = " or '*'" if allow_wildcard else ""
             return (
@@ -83,13 +92,20 @@ def _cidrs(allow_wildcard: bool) -> Validator:
     return check
 
 
+def _interface_name(name: str) -> bool:
+    """A name the kernel accepts (at most 15 bytes, no ``/``, ``:`` or space) and that
+    cannot be taken for a flag of ``istio-init`` (a leading ``-``)."""
+    return (
+        len(name.encode()) <= 15
+        and name not in (".", "..")
+        and not name.startswith("-")
+        and not any(c in "/:" or not c.isprintable() or c.isspace() for c in name)
+    )
+
+
 def _interfaces(value: str) -> str | None:
-    bad = [
-        name
-        for name in split_list(value)
-        if len(name) > 15 or "/" in name or name in (".", "..") or any(c.isspace() for c in name)
-    ]
-    return f"has invalid interface name(s) {', '.join(bad)}" if bad else None
+    bad = [name for name in split_list(value) if not _interface_name(name)]
+    return f"has invalid interface name(s) {', '.join(map(repr, bad))}" if bad else None
 
 
 def _interception(value: str) -> str | None:
@@ -101,16 +117,14 @@ def _interception(value: str) -> str | None:
 def _quantity(value: str) -> str | None:
     if any(ord(c) < 32 for c in value) or not quantity.is_valid(value):
         return "is not a resource quantity (e.g. 100m, 1, 128Mi)"
+    if quantity.parse(value) < 0:
+        return "is negative"
     return None
 
 
-def _json_object_of_objects(value: str) -> str | None:
-    try:
-        doc = json.loads(value)
-    except ValueError:
-        return "is not valid JSON"
-    if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
-        return "must be a JSON object mapping names to objects"
+def _image(value: str) -> str | None:
+    if value != value.strip():
+        return "has leading or trailing whitespace"
     return None
 
 
@@ -128,9 +142,9 @@ def _proxy_config(value: str) -> str | None:
 VALIDATORS: dict[str, Validator] = {
     "sidecar.istio.io/interceptionMode": _interception,
     "status.sidecar.istio.io/port": _uint(16),
-    "readiness.status.sidecar.istio.io/initialDelaySeconds": _uint(32),
-    "readiness.status.sidecar.istio.io/periodSeconds": _uint(32),
-    "readiness.status.sidecar.istio.io/failureThreshold": _uint(32),
+    "readiness.status.sidecar.istio.io/initialDelaySeconds": _int32,
+    "readiness.status.sidecar.istio.io/periodSeconds": _int32,
+    "readiness.status.sidecar.istio.io/failureThreshold": _int32,
     "readiness.status.sidecar.istio.io/applicationPorts": _ports(allow_wildcard=True),
     "traffic.sidecar.istio.io/includeOutboundIPRanges": _cidrs(allow_wildcard=True),
     "traffic.sidecar.istio.io/excludeOutboundIPRanges": _cidrs(allow_wildcard=False),
@@ -150,8 +164,9 @@ VALIDATORS: dict[str, Validator] = {
     "sidecar.istio.io/proxyMemory": _quantity,
     "sidecar.istio.io/proxyCPULimit": _quantity,
     "sidecar.istio.io/proxyMemoryLimit": _quantity,
-    "sidecar.istio.io/userVolume": _json_object_of_objects,
-    "sidecar.istio.io/userVolumeMount": _json_object_of_objects,
+    "sidecar.istio.io/proxyImage": _image,
+    uservolumes.VOLUME: uservolumes.volume,
+    uservolumes.MOUNT: uservolumes.mount,
     "sidecar.istio.io/bootstrapOverride": _configmap_name,
 }
 
@@ -172,7 +187,25 @@ def validate(annotations: Mapping[str, str]) -> list[str]:
         problem = check(value)
         if problem:
             problems.append(f"annotation {name}: {_show(value)} {problem}")
-    return problems
+    return problems or _requests_within_limits(annotations)
+
+
+_REQUEST_LIMITS = (
+    ("sidecar.istio.io/proxyCPU", "sidecar.istio.io/proxyCPULimit"),
+    ("sidecar.istio.io/proxyMemory", "sidecar.istio.io/proxyMemoryLimit"),
+)
+
+
+def _requests_within_limits(annotations: Mapping[str, str]) -> list[str]:
+    """A request above its limit: the API server refuses the pod (values already checked)."""
+    return [
+        f"annotation {request}: {annotations[request]!r} is more than "
+        f"{limit} {annotations[limit]!r}"
+        for request, limit in _REQUEST_LIMITS
+        if request in annotations
+        and limit in annotations
+        and quantity.parse(annotations[request]) > quantity.parse(annotations[limit])
+    ]
 
 
 def _show(value: str) -> str:

@@ -36,6 +36,7 @@ from injector import (
     prometheus,
     reinjection,
     template,
+    uservolumes,
 )
 from injector.config import InjectorConfig
 from injector.errors import AnnotationError, InjectionError, InvalidPodError
@@ -95,6 +96,9 @@ class Injector:
         if problems:
             raise AnnotationError(problems)
         final = self._inject(pod, metadata, spec, namespace, params, warnings)
+        problems = uservolumes.check_pod(metadata.get("annotations") or {}, final["spec"])
+        if problems:
+            raise AnnotationError(problems)
         if reinjection.STATUS in (metadata.get("annotations") or {}) and reinjection.is_current(
             pod, final
         ):

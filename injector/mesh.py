@@ -178,9 +178,19 @@ def validate_proxy_config(doc: Mapping[str, Any]) -> list[str]:
     metadata = doc.get("proxyMetadata")
     if isinstance(metadata, Mapping):
         for name, value in metadata.items():
-            if not isinstance(value, str):
+            if not env_name_ok(name):
+                problems.append(
+                    f"proxyMetadata: {_short(name)} is not an environment variable name "
+                    "(printable ASCII other than '=')"
+                )
+            elif not isinstance(value, str):
                 problems.append(f"proxyMetadata.{name}: expected a string, got {value!r}")
     return problems
+
+
+def env_name_ok(name: object) -> bool:
+    """What the API server accepts as an ``env[].name``: printable ASCII other than ``=``."""
+    return isinstance(name, str) and name != "" and all(" " <= c <= "~" and c != "=" for c in name)
 
 
 def merge_proxy_config(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
