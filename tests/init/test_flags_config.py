@@ -198,8 +198,8 @@ def test_entry_writes_the_whole_dry_run_and_keeps_the_exit_code(tmp_path: Path) 
     assert bad.returncode == 2 and "--envoy-port='0'" in bad.stderr
 
 
-def _run(*argv: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def _run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "init", *argv], capture_output=True, text=True, env=env, timeout=60
     )
@@ -222,6 +222,9 @@ def test_unknown_user_is_refused_with_exit_2_before_anything_is_applied() -> Non
         ["--dry-run=perhaps"],
         ["-b", "²"],
         ["-u", "²"],
+        ["--log_target", "/nonexistent/dir/log"],
+        ["--log_output_level", "loud"],
+        ["-c=-eth0"],
     ],
 )
 def test_bad_values_exit_2_with_one_line_and_no_class_name(argv: list[str]) -> None:
@@ -229,6 +232,12 @@ def test_bad_values_exit_2_with_one_line_and_no_class_name(argv: list[str]) -> N
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("sidecar-init: ") and done.stderr.count("\n") == 1
     assert "Error" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_unwritable_dry_run_file_is_exit_2_naming_the_variable() -> None:
+    done = _run("--dry-run", env={"DRY_RUN_FILE_PATH": "/nonexistent/dir/rules"})
+    assert done.returncode == 2, done.stderr
+    assert "$DRY_RUN_FILE_PATH='/nonexistent/dir/rules': cannot write" in done.stderr
 
 
 def test_help_has_a_description_exit_codes_environment_and_help_for_every_flag() -> None:
