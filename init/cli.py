@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from init.config import CaptureConfig, RunOptions, build_config
-from init.errors import InitError
+from init.errors import ConfigError, InitError
 from init.flags import FlagValues, parse_flags
 from init.plan import Plan, build_plans
 from init.render_nft import to_nft_text
@@ -44,12 +44,19 @@ class JsonFormatter(logging.Formatter):
 
 
 def _level(spec: str) -> int:
-    """Istio's ``--log_output_level``: ``default:info,scope:debug`` or a bare level."""
+    """Istio's ``--log_output_level``: ``default:info,scope:debug`` or a bare level.
+
+    Every level must be known; the one of the default scope (or a bare one) is used.
+    """
+    chosen = logging.INFO
     for part in spec.split(","):
-        scope, _, level = part.rpartition(":")
-        if scope in ("", "default", "all") and level.strip() in _LEVELS:
-            return _LEVELS[level.strip()]
-    return logging.INFO
+        scope, _, level = part.strip().rpartition(":")
+        if level not in _LEVELS:
+            known = ", ".join(_LEVELS)
+            raise ConfigError(f"--log_output_level={spec!r}: unknown level {level!r} ({known})")
+        if scope in ("", "default", "all"):
+            chosen = _LEVELS[level]
+    return chosen
 
 
 def configure_logging(flags: FlagValues) -> None:
@@ -59,7 +66,10 @@ def configure_logging(flags: FlagValues) -> None:
     if target in ("stdout", "stderr", ""):
         handler = logging.StreamHandler(sys.stdout if target == "stdout" else sys.stderr)
     else:
-        handler = logging.FileHandler(target)
+        try:
+            handler = logging.FileHandler(target)
+        except OSError as exc:
+            raise ConfigError(f"--log_target={target!r}: cannot open: {exc.strerror}") from exc
     handler.setFormatter(
         JsonFormatter() if flags.flag("log_as_json") else logging.Formatter(_TEXT_FORMAT)
     )
@@ -77,8 +87,12 @@ def render(plans: tuple[Plan, ...], options: RunOptions) -> str:
 def _dry_run(plans: tuple[Plan, ...], options: RunOptions) -> None:
     text = render(plans, options)
     if options.dry_run_file:
-        with open(options.dry_run_file, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        try:
+            with open(options.dry_run_file, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            path = options.dry_run_file
+            raise ConfigError(f"$DRY_RUN_FILE_PATH={path!r}: cannot write: {exc.strerror}") from exc
     sys.stdout.write(text)
 
 
@@ -118,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InitError as exc:
         print(f"sidecar-init: {exc}", file=sys.stderr)
         return exc.exit_code
-    except OSError as exc:  # e.g. an unwritable --log_target or DRY_RUN_FILE_PATH
+    except OSError as exc:  # not expected: every path we are given is checked where it is used
         print(f"sidecar-init: {exc.filename or 'error'}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # never a traceback for the user; details at debug level

@@ -15,7 +15,7 @@ from init.flags import FlagValues
 
 WILDCARD = "*"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\$?$")
-_IFNAME = re.compile(r"^[A-Za-z0-9_.@+-]{1,15}$")
+_IFNAME = re.compile(r"^[A-Za-z0-9_.@+][A-Za-z0-9_.@+-]{0,14}$")
 _DURATION = re.compile(r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -99,7 +99,11 @@ def interfaces(p: Problems, dest: str) -> tuple[str, ...]:
     items = split_list(text)
     for item in items:
         if not _IFNAME.match(item):
-            p.add(source, item, "not an interface name (1-15 chars, no '/')")
+            p.add(
+                source,
+                item,
+                "not an interface name (1-15 letters, digits or _.@+-, not starting with '-')",
+            )
     return tuple(items)
 
 

@@ -198,8 +198,8 @@ def test_entry_writes_the_whole_dry_run_and_keeps_the_exit_code(tmp_path: Path) 
     assert bad.returncode == 2 and "--envoy-port='0'" in bad.stderr
 
 
-def _run(*argv: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def _run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "init", *argv], capture_output=True, text=True, env=env, timeout=60
     )
@@ -222,6 +222,9 @@ def test_unknown_user_is_refused_with_exit_2_before_anything_is_applied() -> Non
         ["--dry-run=perhaps"],
         ["-b", "²"],
         ["-u", "²"],
+        ["--log_target", "/nonexistent/dir/log"],
+        ["--log_output_level", "loud"],
+        ["-c=-eth0"],
     ],
 )
 def test_bad_values_exit_2_with_one_line_and_no_class_name(argv: list[str]) -> None:
@@ -229,6 +232,12 @@ def test_bad_values_exit_2_with_one_line_and_no_class_name(argv: list[str]) -> N
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("sidecar-init: ") and done.stderr.count("\n") == 1
     assert "Error" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_unwritable_dry_run_file_is_exit_2_naming_the_variable() -> None:
+    done = _run("--dry-run", env={"DRY_RUN_FILE_PATH": "/nonexistent/dir/rules"})
+    assert done.returncode == 2, done.stderr
+    assert "$DRY_RUN_FILE_PATH='/nonexistent/dir/rules': cannot write" in done.stderr
 
 
 def test_help_has_a_description_exit_codes_environment_and_help_for_every_flag() -> None:
@@ -244,3 +253,41 @@ def test_help_has_a_description_exit_codes_environment_and_help_for_every_flag()
 def test_version_names_the_program() -> None:
     done = _run("--version")
     assert done.returncode == 0 and done.stdout.startswith("sidecar-init ")
+
+
+def _injected_init_args(values: str) -> list[str]:
+    from injector.config import load_config
+    from injector.core import Injected, Injector
+
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app", "namespace": "demo"},
+           "spec": {"containers": [{"name": "app", "image": "nginx"}]}}  # fmt: skip
+    outcome = Injector(load_config(None, values, None)).inject(pod)
+    assert isinstance(outcome, Injected)
+    init = {c["name"]: c for c in outcome.pod["spec"]["initContainers"]}["istio-init"]
+    args: list[str] = init["args"]
+    return args
+
+
+def test_values_native_nftables_reach_the_nft_backend() -> None:
+    """``global.nativeNftables: true`` in the Istio values: the injected istio-init carries
+    ``--native-nftables``, which sidecar-init accepts and turns into its nftables backend."""
+    args = _injected_init_args("global:\n  nativeNftables: true\n")
+    assert "--native-nftables" in args
+    _, options = build_config(parse_flags(args, {}), {}, detect_ipv6=lambda _dual: False)
+    assert options.backend == "nft"
+    plain = _injected_init_args("global:\n  nativeNftables: false\n")
+    assert (
+        build_config(parse_flags(plain, {}), {}, detect_ipv6=lambda _: False)[1].backend == "auto"
+    )
+
+
+def test_resolv_conf_that_is_a_device_is_refused_not_read_forever() -> None:
+    with pytest.raises(ConfigError, match="--resolv-conf='/dev/zero': cannot read: larger than"):
+        _config(["--redirect-dns", "--resolv-conf", "/dev/zero"])
+
+
+def test_dry_run_with_the_nft_backend_prints_the_nftables_ruleset() -> None:
+    done = _run(*INJECTED, "--ipv6", "off", "--dry-run", "--backend", "nft")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("table ip istio-proxy-nat {")
+    assert "redirect to :15006" in done.stdout
