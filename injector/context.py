@@ -98,7 +98,6 @@ def build(pod: Mapping[str, Any], config: InjectorConfig, s: Settings) -> dict[s
     values = config.values
     containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
     workload = s.workload
-    named = Workload(identity.workload_name(labels, workload), *_rest(workload))
 
     def annotation(name: str, default: Any = "") -> Any:
         return annotations.get(name, default)
@@ -121,7 +120,8 @@ def build(pod: Mapping[str, Any], config: InjectorConfig, s: Settings) -> dict[s
         "proxy_init_image": image(values, "proxy_init", s.proxy_config, annotations),
         "proxy_uid": s.proxy_uid,
         "proxy_gid": s.proxy_gid,
-        "workload": named.as_dict(),
+        "workload": workload.as_dict(),
+        "workload_name": identity.workload_name(labels, workload),
         "app_containers": [c.get("name") for c in containers if c.get("name") != "istio-proxy"],
         "pod_ports_json": pod_ports_json(containers),
         "canonical_name": identity.canonical_name(labels, workload),
@@ -139,10 +139,6 @@ def build(pod: Mapping[str, Any], config: InjectorConfig, s: Settings) -> dict[s
         "join_ports": join_ports,
         "append_multus_network": append_multus_network,
     }
-
-
-def _rest(workload: Workload) -> tuple[str, str, str]:
-    return workload.namespace, workload.kind, workload.api_version
 
 
 def image(

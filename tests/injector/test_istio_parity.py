@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from injector.core import Injector
+from injector.core import InjectionParams, Injector
 from injector.errors import ManifestError
 from injector.manifests import transform
 from tests.injector.helpers import ISTIO, istio_config, load_docs, normalize
@@ -69,3 +69,67 @@ def test_bad_include_ip_ranges_is_rejected_naming_the_annotation() -> None:
 def test_every_shared_istio_golden_is_covered() -> None:
     goldens = {p.name.removesuffix(".yaml.injected") for p in ISTIO.glob("*.yaml.injected")}
     assert goldens == set(CASES)
+
+
+def _proxy_env(pod: dict[str, Any]) -> dict[str, str]:
+    outcome = Injector(istio_config()).inject(pod, InjectionParams(namespace="shop"))
+    assert outcome.pod is not None
+    spec = outcome.pod["spec"]
+    proxy = next(
+        c for c in spec["initContainers"] + spec["containers"] if c["name"] == "istio-proxy"
+    )
+    return {e["name"]: e.get("value", "") for e in proxy["env"]}
+
+
+def _owned_pod(kind: str, owner: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "generateName": f"{owner}-",
+            "labels": labels,
+            "ownerReferences": [
+                {"apiVersion": "v1", "kind": kind, "name": owner, "uid": "u", "controller": True}
+            ],
+        },
+        "spec": {"containers": [{"name": "app", "image": "example.com/app:1"}]},
+    }
+
+
+_RENAMED = {"service.istio.io/workload-name": "renamed", "service.istio.io/canonical-name": "c"}
+
+
+@pytest.mark.parametrize(
+    ("pod", "owner", "workload_name"),
+    [
+        (  # OpenShift: the RC of DeploymentConfig "hello"; apiVersion is the RC's, as Istio
+            _owned_pod("ReplicationController", "hello-3", {"deploymentconfig": "hello"}),
+            "kubernetes://apis/v1/namespaces/shop/deploymentconfigs/hello",
+            "hello",
+        ),
+        (
+            _owned_pod(
+                "ReplicationController", "hello-3", {"deploymentconfig": "hello", **_RENAMED}
+            ),
+            "kubernetes://apis/v1/namespaces/shop/deploymentconfigs/hello",
+            "renamed",
+        ),
+        (
+            _owned_pod("ReplicaSet", "web-5d8f", {"pod-template-hash": "5d8f", **_RENAMED}),
+            "kubernetes://apis/apps/v1/namespaces/shop/deployments/web",
+            "renamed",
+        ),
+        (
+            {
+                "metadata": {"name": "solo", "labels": _RENAMED},
+                "spec": {"containers": [{"name": "a", "image": "a"}]},
+            },
+            "kubernetes://apis/v1/namespaces/shop/pods/solo",
+            "renamed",
+        ),
+    ],
+)
+def test_workload_name_label_renames_the_workload_not_its_owner(
+    pod: dict[str, Any], owner: str, workload_name: str
+) -> None:
+    env = _proxy_env(pod)
+    assert env["ISTIO_META_OWNER"] == owner
+    assert env["ISTIO_META_WORKLOAD_NAME"] == workload_name
