@@ -133,3 +133,39 @@ def test_workload_name_label_renames_the_workload_not_its_owner(
     env = _proxy_env(pod)
     assert env["ISTIO_META_OWNER"] == owner
     assert env["ISTIO_META_WORKLOAD_NAME"] == workload_name
+
+
+# Istio's hello-multiport-metrics case: its input, and what its golden puts on the pod.
+_MULTIPORT = """
+apiVersion: v1
+kind: Pod
+metadata:
+  annotations:
+    prometheus.io/scrape: "true"
+    prometheus.istio.io/scrape-targets: "8080:/metrics,9100:/custom-metrics"
+  name: hellopod
+spec:
+  containers:
+    - name: hello
+      image: "fake.docker.io/google-samples/hello-go-gke:1.0"
+      ports:
+        - name: http
+          containerPort: 80
+"""
+_MULTIPORT_ENV = (
+    '{"scrape":"true","path":"/metrics","port":"8080","targets":'
+    '[{"port":"8080","path":"/metrics"},{"port":"9100","path":"/custom-metrics"}]}'
+)
+
+
+def test_several_metrics_ports_merge_as_istio() -> None:
+    (pod,) = load_docs(transform(_MULTIPORT, Injector(istio_config())).text)
+    annotations = pod["metadata"]["annotations"]
+    assert {k: v for k, v in annotations.items() if k.startswith("prometheus")} == {
+        "prometheus.io/path": "/stats/prometheus",
+        "prometheus.io/port": "15020",
+        "prometheus.io/scrape": "true",
+    }
+    proxy = next(c for c in pod["spec"]["initContainers"] if c["name"] == "istio-proxy")
+    env = {e["name"]: e.get("value") for e in proxy["env"]}
+    assert env["ISTIO_PROMETHEUS_ANNOTATIONS"] == _MULTIPORT_ENV
