@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from injector import annotations as ann
-from injector import identity, mesh, quantity
+from injector import identity, mesh, quantity, telemetry
 from injector.config import InjectorConfig
 from injector.identity import Workload
 
@@ -98,6 +98,12 @@ def build(pod: Mapping[str, Any], config: InjectorConfig, s: Settings) -> dict[s
     values = config.values
     containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
     workload = s.workload
+    compliance = telemetry.compliance_env(values)
+    otel = (
+        telemetry.resource_attributes(workload.namespace, labels, annotations, containers)
+        if telemetry.semantic_conventions(config.mesh)
+        else ""
+    )
 
     def annotation(name: str, default: Any = "") -> Any:
         return annotations.get(name, default)
@@ -133,7 +139,9 @@ def build(pod: Mapping[str, Any], config: InjectorConfig, s: Settings) -> dict[s
         "inbound_traffic_policy_mode": str(
             (config.mesh.get("inboundTrafficPolicy") or {}).get("mode") or "passthrough"
         ).lower(),
-        "compliance_policy": "",
+        "compliance_policy": compliance.get("COMPLIANCE_POLICY", ""),
+        "compliance_env": compliance,
+        "otel_resource_attributes": otel,
         "annotation": annotation,
         "exclude_inbound_ports": exclude_inbound_ports,
         "join_ports": join_ports,

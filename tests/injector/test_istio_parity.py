@@ -18,8 +18,10 @@ from injector.errors import ManifestError
 from injector.manifests import transform
 from tests.injector.helpers import ISTIO, istio_config, load_docs, normalize
 
-# golden -> (input file, native sidecars)
-CASES = {
+_FIPS = "pilot: {env: {COMPLIANCE_POLICY: fips-140-3}}\n"
+
+# golden -> (input file, native sidecars[, extra values])
+CASES: dict[str, tuple[str, bool] | tuple[str, bool, str]] = {
     "hello": ("hello", True),
     "hello-old-version": ("hello", False),
     "pod": ("pod", True),
@@ -34,6 +36,7 @@ CASES = {
     "proxy-override": ("proxy-override", True),
     "multi-container": ("multi-container", True),
     "native-sidecar-opt-out": ("native-sidecar-opt-out", True),
+    "hello-fips-140-3": ("hello", True, _FIPS),
 }
 
 
@@ -47,9 +50,9 @@ def _istio_cronjob_fix(doc: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("golden", sorted(CASES))
 def test_matches_istio(golden: str) -> None:
-    source, native = CASES[golden]
+    source, native, *extra = CASES[golden]
     text = (ISTIO / f"{source}.yaml").read_text()
-    result = transform(text, Injector(istio_config(native)))
+    result = transform(text, Injector(istio_config(native, *extra)))
     expected = load_docs((ISTIO / f"{golden}.yaml.injected").read_text())
     if golden == "cronjob":
         expected = [_istio_cronjob_fix(d) for d in expected]
@@ -169,3 +172,56 @@ def test_several_metrics_ports_merge_as_istio() -> None:
     proxy = next(c for c in pod["spec"]["initContainers"] if c["name"] == "istio-proxy")
     env = {e["name"]: e.get("value") for e in proxy["env"]}
     assert env["ISTIO_PROMETHEUS_ANNOTATIONS"] == _MULTIPORT_ENV
+
+
+_OTEL_MESH = """
+extensionProviders:
+- name: otel
+  opentelemetry:
+    service: otel-collector.observability.svc.cluster.local
+    port: 4317
+    serviceAttributeEnrichment: OTEL_SEMANTIC_CONVENTIONS
+"""
+# Istio's hello-otel-semconv case: its input and the value its golden gives the proxy.
+_OTEL_INPUT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: hello
+  namespace: default
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: hello
+  template:
+    metadata:
+      labels:
+        app: hello
+        app.kubernetes.io/version: "v1.2.3"
+    spec:
+      containers:
+        - name: hello
+          image: "fake.docker.io/google-samples/hello-go-gke:1.0"
+          ports:
+            - name: http
+              containerPort: 80
+"""
+_OTEL_VALUE = (
+    "service.namespace=default,service.version=v1.2.3,service.instance.id=default.$(POD_NAME).hello"
+)
+
+
+def _proxy_env_of(text: str, injector: Injector) -> list[str]:
+    (doc,) = load_docs(transform(text, injector).text)
+    spec = doc["spec"]["template"]["spec"]
+    proxy = next(c for c in spec["initContainers"] if c["name"] == "istio-proxy")
+    return [f"{e['name']}={e.get('value', '')}" for e in proxy["env"] if "value" in e]
+
+
+def test_otel_resource_attributes_as_istio() -> None:
+    env = _proxy_env_of(_OTEL_INPUT, Injector(istio_config(mesh=_OTEL_MESH)))
+    assert env[-1] == f"OTEL_RESOURCE_ATTRIBUTES={_OTEL_VALUE}"  # after TRUST_DOMAIN
+    assert env[-2] == "TRUST_DOMAIN=cluster.local"
+    plain = _proxy_env_of(_OTEL_INPUT, Injector(istio_config()))
+    assert not any(e.startswith("OTEL_") for e in plain)
