@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from injector import annotations as ann
-from injector import identity, mesh, quantity
+from injector import identity, mesh, quantity, telemetry
 from injector.config import InjectorConfig
 from injector.identity import Workload
 
@@ -98,7 +98,12 @@ def build(pod: Mapping[str, Any], config: InjectorConfig, s: Settings) -> dict[s
     values = config.values
     containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
     workload = s.workload
-    named = Workload(identity.workload_name(labels, workload), *_rest(workload))
+    compliance = telemetry.compliance_env(values)
+    otel = (
+        telemetry.resource_attributes(workload.namespace, labels, annotations, containers)
+        if telemetry.semantic_conventions(config.mesh)
+        else ""
+    )
 
     def annotation(name: str, default: Any = "") -> Any:
         return annotations.get(name, default)
@@ -121,8 +126,8 @@ def build(pod: Mapping[str, Any], config: InjectorConfig, s: Settings) -> dict[s
         "proxy_init_image": image(values, "proxy_init", s.proxy_config, annotations),
         "proxy_uid": s.proxy_uid,
         "proxy_gid": s.proxy_gid,
-        "workload": named.as_dict(),
-        "deployment": workload.as_dict(),  # Go templates' .DeploymentMeta: the owner, unnamed
+        "workload": workload.as_dict(),
+        "workload_name": identity.workload_name(labels, workload),
         "app_containers": [c.get("name") for c in containers if c.get("name") != "istio-proxy"],
         "pod_ports_json": pod_ports_json(containers),
         "canonical_name": identity.canonical_name(labels, workload),
@@ -134,16 +139,14 @@ def build(pod: Mapping[str, Any], config: InjectorConfig, s: Settings) -> dict[s
         "inbound_traffic_policy_mode": str(
             (config.mesh.get("inboundTrafficPolicy") or {}).get("mode") or "passthrough"
         ).lower(),
-        "compliance_policy": "",
+        "compliance_policy": compliance.get("COMPLIANCE_POLICY", ""),
+        "compliance_env": compliance,
+        "otel_resource_attributes": otel,
         "annotation": annotation,
         "exclude_inbound_ports": exclude_inbound_ports,
         "join_ports": join_ports,
         "append_multus_network": append_multus_network,
     }
-
-
-def _rest(workload: Workload) -> tuple[str, str, str]:
-    return workload.namespace, workload.kind, workload.api_version
 
 
 def image(

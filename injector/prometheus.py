@@ -4,6 +4,11 @@ The app's ``prometheus.io/{scrape,path,port}`` annotations (any spelling Prometh
 normalises to ``prometheus_io_*``) and ``prometheus.istio.io/scrape-targets`` are captured
 into ``ISTIO_PROMETHEUS_ANNOTATIONS`` on the proxy and replaced by the agent's merged
 endpoint (``:15020/stats/prometheus``), which serves app and Envoy metrics together.
+
+The env value has the agent's layout: ``scrape``, ``path`` and ``port`` always (empty when
+unset), then ``targets`` when several endpoints are given, each with ``port`` and ``path``.
+With targets and no ``prometheus.io/port``/``path`` of its own, the first target stands in
+for them, so an agent that reads only the single endpoint still scrapes the app.
 """
 
 from __future__ import annotations
@@ -52,18 +57,25 @@ def merge_enabled(annotations: Mapping[str, str], mesh: Mapping[str, Any]) -> bo
 
 
 def scrape_config(annotations: Mapping[str, str]) -> dict[str, Any]:
-    config: dict[str, Any] = {}
+    """The app's scrape settings in the agent's layout (``{}`` when the app set none)."""
+    found = {"scrape": "", "path": "", "port": ""}
     for key, value in annotations.items():
         field = _KEYS.get(sanitize(key))
         if field:
-            config[field] = value
-    if TARGETS in annotations:
-        config["targets"] = parse_targets(annotations[TARGETS])
-    return config
+            found[field] = value
+    targets = parse_targets(annotations[TARGETS]) if TARGETS in annotations else []
+    if targets:
+        found["port"] = found["port"] or targets[0]["port"]
+        found["path"] = found["path"] or targets[0]["path"]
+    config: dict[str, Any] = dict(found)
+    if targets:
+        config["targets"] = targets
+    return config if any(found.values()) or targets else {}
 
 
 def parse_targets(text: str) -> list[dict[str, str]]:
-    """``"8080:/metrics,9090"`` -> ``[{"port": "8080", "path": "/metrics"}, {"port": "9090"}]``."""
+    """``"8080:/metrics,9090"`` ->
+    ``[{"port": "8080", "path": "/metrics"}, {"port": "9090", "path": ""}]``."""
     targets = []
     problems = []
     for item in ann.split_list(text):
@@ -74,10 +86,9 @@ def parse_targets(text: str) -> list[dict[str, str]]:
         if int(port) in RESERVED_PORTS:
             problems.append(f"port {port} is reserved by the proxy")
             continue
-        target = {"port": port}
-        if path:
-            target["path"] = path if path.startswith("/") else "/" + path
-        targets.append(target)
+        if path and not path.startswith("/"):
+            path = "/" + path
+        targets.append({"port": port, "path": path})
     if problems:
         raise InjectionError(f"annotation {TARGETS}: " + "; ".join(problems))
     return targets
@@ -97,9 +108,33 @@ def apply(annotations: dict[str, str], mesh: Mapping[str, Any], target_port: str
             f"annotation prometheus.io/port: {port} is reserved by the proxy; "
             "scrape the app on its own port"
         )
-    for key in [k for k in annotations if sanitize(k) in _KEYS]:
+    for key in [k for k in annotations if sanitize(k) in _KEYS or k == TARGETS]:
         del annotations[key]
     annotations["prometheus.io/port"] = target_port
     annotations["prometheus.io/path"] = "/stats/prometheus"
     annotations["prometheus.io/scrape"] = "true"
     return orjson.dumps(config).decode() if config else None
+
+
+def original_annotations(env_value: str) -> dict[str, str]:
+    """The app's own scrape annotations, back from an ``ISTIO_PROMETHEUS_ANNOTATIONS`` value
+    (for re-injection); the inverse of ``apply`` up to the first target standing in."""
+    try:
+        config = orjson.loads(env_value or "{}")
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(config, dict):
+        return {}
+    restored = {
+        f"prometheus.io/{k}": v
+        for k, v in config.items()
+        if k in ("scrape", "path", "port") and isinstance(v, str) and v
+    }
+    targets = config.get("targets")
+    if isinstance(targets, list) and targets:
+        restored[TARGETS] = ",".join(
+            f"{t.get('port')}:{t['path']}" if t.get("path") else str(t.get("port"))
+            for t in targets
+            if isinstance(t, dict)
+        )
+    return restored

@@ -152,15 +152,7 @@ def _find(spec: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
 def _original_scrape(proxy: Mapping[str, Any] | None) -> dict[str, str]:
     for env in (proxy or {}).get("env") or []:
         if isinstance(env, dict) and env.get("name") == prometheus.ENV:
-            try:
-                config = orjson.loads(str(env.get("value") or "{}"))
-            except orjson.JSONDecodeError:
-                return {}
-            return {
-                f"prometheus.io/{k}": v
-                for k, v in config.items()
-                if k in ("scrape", "path", "port") and isinstance(v, str)
-            }
+            return prometheus.original_annotations(str(env.get("value") or ""))
     return {}
 
 

@@ -203,6 +203,8 @@ class Splicer:
         old = shadow.pop(int(token))
         if old is None:
             raise Unplaceable("removing an item an operation added")
+        if not shadow:  # deleting the lines would leave `key:` (null), not an empty list
+            raise Unplaceable("emptying a block sequence")
         child = node.value[old]
         self._delete_lines(self._dash(child)[2], self._end(child))
 

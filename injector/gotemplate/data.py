@@ -140,7 +140,7 @@ SIDECAR_DATA = Schema(
 
 def sidecar_data(ctx: Mapping[str, Any]) -> Struct:
     """``SidecarTemplateData`` from the Jinja context of the same pod."""
-    workload = ctx["deployment"]
+    workload = ctx["workload"]
     pod = ctx["pod"]
     return Struct(
         SIDECAR_DATA,

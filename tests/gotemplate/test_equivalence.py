@@ -4,6 +4,10 @@ The Jinja side is whatever ``injector/data/sidecar.yaml.j2`` says at test time (
 output), so the check stays meaningful while either template changes. Pods are compared as
 data. One difference is allowed, in env order only: Go ranges over a map (ProxyConfig
 ``proxyMetadata``) in sorted key order, Jinja in insertion order.
+
+One variable is not in the Go copy: ``OTEL_RESOURCE_ATTRIBUTES`` (built from the mesh's
+OpenTelemetry providers, percent-encoded), which Istio's template data does not offer. On the
+one golden that sets it, the pods must differ by exactly that variable.
 """
 
 from __future__ import annotations
@@ -48,11 +52,30 @@ def _env_sorted(value: Any) -> Any:
     return value
 
 
+NOT_IN_GO_COPY = {"otel-attributes": "OTEL_RESOURCE_ATTRIBUTES"}
+
+
+def _without_env(value: Any, name: str) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: [e for e in v if e.get("name") != name] if k == "env" else _without_env(v, name)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_without_env(v, name) for v in value]
+    return value
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_go_copy_injects_the_same_pods(name: str) -> None:
     text = (Path(__file__).parents[1] / "testdata" / "inject" / f"{name}.yaml").read_text()
     config = case_config(name)
-    assert outcome(text, with_go_sidecar(config)) == outcome(text, config)
+    go, jinja = outcome(text, with_go_sidecar(config)), outcome(text, config)
+    missing = NOT_IN_GO_COPY.get(name)
+    if missing:
+        assert go != jinja
+        jinja = _without_env(jinja, missing)
+    assert go == jinja
 
 
 def test_the_go_copy_is_used() -> None:

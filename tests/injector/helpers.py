@@ -27,8 +27,9 @@ global:
 """
 
 
-def istio_config(native: bool = True) -> InjectorConfig:
-    return load_config(None, ISTIO_VALUES, None, native_sidecars=native)
+def istio_config(native: bool = True, values: str = "", mesh: str | None = None) -> InjectorConfig:
+    """Istio's test settings; ``values`` adds top-level values keys (e.g. ``pilot:``)."""
+    return load_config(None, ISTIO_VALUES + values, mesh, native_sidecars=native)
 
 
 def load_docs(text: str) -> list[Any]:
