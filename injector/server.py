@@ -37,12 +37,8 @@ from injector.webhook import WebhookState, create_app
 logger = logging.getLogger(__name__)
 
 KEEP_ALIVE_SECONDS = 75  # Istio: IdleTimeout 90 s; the apiserver reuses connections
-# Benchmarks only: a /floor route on the same stack, and the render cache size.
-N = TypeVar("N", int, float)
 
-BENCH_FLOOR_ENV = "INJECTOR_BENCH_FLOOR"
-BENCH_CACHE_ENV = "INJECTOR_BENCH_CACHE_SIZE"
-BENCH_MEMO_ENV = "INJECTOR_BENCH_MEMO_SIZE"
+N = TypeVar("N", int, float)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -180,17 +176,10 @@ class Served:
 def prepare(args: argparse.Namespace) -> Served:
     """Load the config (``ConfigError`` stops us here) and build app, TLS source and server."""
     files = ConfigFiles(args.config_dir, args.native)
-    cache_size = int(os.environ.get(BENCH_CACHE_ENV, "512"))
-    memo_size = int(os.environ.get(BENCH_MEMO_ENV, "256"))
-    live = load_state(files, cache_size=cache_size, memo_size=memo_size)
+    live = load_state(files)
     reloader = ConfigReloader(files, live, args.reload_interval) if args.config_dir else None
     source = tls_source(args)
-    app = create_app(
-        live,
-        reloader=reloader,
-        tls_ready=source.ready,
-        floor=os.environ.get(BENCH_FLOOR_ENV) == "1",
-    )
+    app = create_app(live, reloader=reloader, tls_ready=source.ready)
     state: WebhookState = app.state.webhook
     config = uvicorn.Config(
         app,

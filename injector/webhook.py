@@ -37,13 +37,6 @@ logger = logging.getLogger(__name__)
 MAX_BODY = 6 * 1024 * 1024  # Istio's MaxRequestBodyBytes
 JSON = "application/json"
 ReadyCheck = Callable[[], tuple[bool, str]]
-_FLOOR_BODY = orjson.dumps(
-    {
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "response": {"uid": "", "allowed": True},
-    }
-)
 
 _CLOSE = {"connection": "close"}
 
@@ -75,9 +68,8 @@ def create_app(
     *,
     reloader: ConfigReloader | None = None,
     tls_ready: ReadyCheck | None = None,
-    floor: bool = False,
 ) -> FastAPI:
-    """The webhook app. ``floor=True`` adds ``POST /floor`` (benchmarks: read body, fixed reply)."""
+    """The webhook app, serving the current config of ``config``."""
     live = config if isinstance(config, ConfigState) else ConfigState(config)
     state = WebhookState(live, Metrics(live), tls_ready, reloader)
     app = FastAPI(
@@ -100,13 +92,6 @@ def create_app(
             return Response(reply.body, reply.status, _CLOSE, media_type=JSON)
         return Response(reply.body, status_code=reply.status, media_type=JSON)
 
-    async def floor_endpoint(request: Request) -> Response:
-        try:
-            await _read_body(request)
-        except _BodyError as exc:
-            return Response(exc.reply.body, status_code=exc.reply.status, media_type=JSON)
-        return Response(_FLOOR_BODY, media_type=JSON)
-
     async def healthz(request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type=JSON)
 
@@ -122,8 +107,6 @@ def create_app(
     app.router.add_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     app.router.add_route("/readyz", readyz, methods=["GET"], include_in_schema=False)
     app.router.add_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
-    if floor:
-        app.router.add_route("/floor", floor_endpoint, methods=["POST"], include_in_schema=False)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _internal_error)
     return app
