@@ -31,12 +31,20 @@ _DOMAIN = {4: socket.AF_INET, 6: socket.AF_INET6}
 
 
 def legacy_table_available(family: Family, table: str = "nat") -> bool:
-    """True when the kernel serves the legacy (x_tables) ``table`` for ``family``."""
+    """True when the kernel serves the legacy (x_tables) ``table`` for ``family``.
+
+    BackendUnavailableError when this process may not even ask (no CAP_NET_RAW).
+    """
     libc = ctypes.CDLL(None, use_errno=True)
     buf = ctypes.create_string_buffer(table.encode(), _GETINFO_SIZE)
     size = ctypes.c_uint32(_GETINFO_SIZE)
     try:
         sock = socket.socket(_DOMAIN[family], socket.SOCK_RAW, socket.IPPROTO_RAW)
+    except PermissionError as exc:  # no backend can work without it
+        raise BackendUnavailableError(
+            f"cannot open a raw socket to probe the kernel's tables: {exc.strerror} (the init "
+            "container needs the NET_ADMIN and NET_RAW capabilities)"
+        ) from exc
     except OSError as exc:
         logger.debug("legacy probe: raw socket failed: %s", exc)
         return False

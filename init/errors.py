@@ -5,7 +5,7 @@ message on stderr and an exit code::
 
     InitError                      base class, never raised itself
     ├── ConfigError                (2)   a flag or environment value is invalid
-    ├── BackendUnavailableError    (3)   no usable backend in this kernel or image
+    ├── BackendUnavailableError    (3)   no usable backend in this kernel, image or container
     ├── ApplyError                 (4)   a step of the apply failed; everything was rolled back
     ├── DriftError                 (5)   stale capture rules present; rerun with --reconcile
     └── ValidationFailedError      (126) rules are in place but traffic is not redirected
@@ -27,7 +27,8 @@ class ConfigError(InitError):
 
 
 class BackendUnavailableError(InitError):
-    """The chosen (or every) backend cannot run here: kernel tables or programs are missing."""
+    """The chosen (or every) backend cannot run here: kernel tables, programs or the
+    capabilities to read the rules are missing; nothing was changed."""
 
     exit_code = 3
 
@@ -54,7 +55,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (0, "rules in place (or nothing to do), validation passed"),
     (1, "internal error"),
     (ConfigError.exit_code, "invalid flag or environment value; nothing was touched"),
-    (BackendUnavailableError.exit_code, "no usable backend (kernel tables or programs missing)"),
+    (BackendUnavailableError.exit_code, "no usable backend (tables, programs or NET_ADMIN)"),
     (ApplyError.exit_code, "a step failed; every change was rolled back"),
     (DriftError.exit_code, "other capture rules present; rerun with --reconcile"),
     (ValidationFailedError.exit_code, "connections are not redirected to the proxy"),

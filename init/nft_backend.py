@@ -23,7 +23,7 @@ from init.render_nft import (
     table_name,
     to_nft_text,
 )
-from init.restore_backend import run
+from init.restore_backend import read_state, run
 from init.state import Status
 
 Key = tuple[str, str]  # (nft family, table name)
@@ -85,7 +85,7 @@ class NftBackend:
             raise BackendUnavailableError("nft not found on PATH: install nftables in the image")
 
     def snapshot(self, plans: tuple[Plan, ...]) -> dict[Key, NftTable]:
-        return parse_ruleset(run(["nft", "list", "ruleset"]))
+        return parse_ruleset(read_state(["nft", "list", "ruleset"]))
 
     def status(self, snapshot: dict[Key, NftTable], plan: Plan) -> Status:
         family = NFT_FAMILY[plan.family]

@@ -46,6 +46,17 @@ def run(command: list[str], stdin: str | None = None) -> str:
     return done.stdout
 
 
+def read_state(command: list[str]) -> str:
+    """Run the program that lists the current rules: if that fails, nothing can be applied."""
+    try:
+        return run(command)
+    except ApplyError as exc:
+        raise BackendUnavailableError(
+            f"cannot read the current rules: {exc} (the init container needs the NET_ADMIN "
+            "and NET_RAW capabilities, and the kernel the tables)"
+        ) from exc
+
+
 def rollback_text(snapshot_text: str, tables: list[str]) -> str:
     """Restore input (without --noflush) that puts ``tables`` back as they were saved."""
     sections: dict[str, list[str]] = {}
@@ -88,9 +99,10 @@ class RestoreBackend:
         run(command, text)
 
     def snapshot(self, plans: tuple[Plan, ...]) -> dict[Family, Saved]:
+        """The current tables; BackendUnavailableError when they cannot even be read."""
         saved = {}
         for plan in plans:
-            text = run([self.program(plan.family, "save")])
+            text = read_state([self.program(plan.family, "save")])
             saved[plan.family] = Saved(text, parse_save(text))
         return saved
 

@@ -232,3 +232,14 @@ def test_nft_resolves_user_and_group_names(ns: Netns) -> None:
     listing = _nft(ns)
     assert "meta skuid 0 return" in listing and "meta skgid 1 return" in listing
     assert "nothing to do" in sidecar_init(ns, *args).stderr
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_without_net_admin_it_is_exit_3_naming_the_capability(ns: Netns, backend: str) -> None:
+    """A pod spec that drops NET_ADMIN and NET_RAW (root otherwise): the rules cannot even be
+    read, so nothing is tried."""
+    dropped = ["setpriv", "--bounding-set=-net_admin,-net_raw", "--inh-caps=-net_admin,-net_raw"]
+    argv = sidecar_init_argv(*INJECTED, "--ipv6", "off", "--backend", backend)
+    done = ns.run([*dropped, *argv], check=False)
+    assert done.returncode == 3, done.stderr
+    assert "the init container needs the NET_ADMIN and NET_RAW capabilities" in done.stderr
