@@ -103,8 +103,9 @@ def _json_object_of_objects(value: str) -> str | None:
         doc = json.loads(value)
     except ValueError:
         return "is not valid JSON"
-    if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
-        return "must be a JSON object mapping names to objects"
+    items = doc if isinstance(doc, list) else doc.values() if isinstance(doc, dict) else None
+    if items is None or not all(isinstance(v, dict) for v in items):
+        return "must be a JSON object mapping names to objects, or a JSON array of objects"
     return None
 
 

@@ -317,3 +317,36 @@ def test_bad_log_level_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> N
         main(["inject", "--log-level", "loud", "-f", "x"])
     assert info.value.code == 2
     assert "--log-level: choose from debug, info, warning, error" in capsys.readouterr().err
+
+
+def test_user_volume_annotations_as_json_arrays_like_istio(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Istio's Prometheus values use the array form; istiod ranges over it by index, and a
+    # `name` inside an item wins over the index (which names items without one).
+    pod = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prometheus
+  annotations:
+    sidecar.istio.io/userVolume: '[{"name": "istio-certs", "emptyDir": {"medium": "Memory"}}]'
+    sidecar.istio.io/userVolumeMount: >-
+      [{"name": "istio-certs", "mountPath": "/etc/istio-output-certs"},
+       {"name": "istio-certs", "mountPath": "/etc/second", "readOnly": true},
+       {"mountPath": "/unnamed"}]
+spec:
+  containers:
+  - name: prometheus
+    image: prom/prometheus
+"""
+    assert main(["inject", "-f", str(write(tmp_path, "p.yaml", pod))]) == 0
+    injected = yaml.safe_load(capsys.readouterr().out)
+    spec = injected["spec"]
+    proxy = next(c for c in spec["initContainers"] if c["name"] == "istio-proxy")
+    assert proxy["volumeMounts"][-3:] == [
+        {"name": "istio-certs", "mountPath": "/etc/istio-output-certs"},
+        {"name": "istio-certs", "mountPath": "/etc/second", "readOnly": True},
+        {"mountPath": "/unnamed", "name": "2"},
+    ]
+    assert spec["volumes"][-1] == {"name": "istio-certs", "emptyDir": {"medium": "Memory"}}
