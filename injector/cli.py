@@ -34,6 +34,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = next((a for a in args_list if not a.startswith("-")), None)
         if command == "certs":
             return _certs(args_list[args_list.index("certs") + 1 :], level)
+        if command == "serve":
+            try:
+                from injector import server  # noqa: F401  # FastAPI: the [webhook] extra
+            except ImportError as exc:
+                return _missing("serve", "webhook", exc)
         args = _parser(command).parse_args(args_list)
         args.log_level = level
         logs.configure(
@@ -138,14 +143,10 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _serve_flags(serve: argparse.ArgumentParser) -> None:
-    try:
-        from injector import server  # type: ignore[attr-defined,unused-ignore]
-    except ImportError as exc:  # the [webhook] extra is not installed
-        serve.add_argument("ignored", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        serve.set_defaults(handler=lambda _args, e=exc: _missing("serve", "webhook", e))
-    else:
-        server.add_arguments(serve)
-        serve.set_defaults(handler=server.run)
+    from injector import server  # type: ignore[attr-defined,unused-ignore]
+
+    server.add_arguments(serve)
+    serve.set_defaults(handler=server.run)
 
 
 def _input_flags(parser: argparse.ArgumentParser) -> None:

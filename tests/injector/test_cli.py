@@ -350,3 +350,63 @@ spec:
         {"mountPath": "/unnamed", "name": "2"},
     ]
     assert spec["volumes"][-1] == {"name": "istio-certs", "emptyDir": {"medium": "Memory"}}
+
+
+def test_certs_status_errors_are_one_plain_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["certs", "status", "--cert-dir", str(tmp_path / "nope")]) == 1
+    assert (
+        capsys.readouterr().err
+        == f"error: {tmp_path / 'nope' / 'ca.crt'}: No such file or directory\n"
+    )
+    kubeconfig = write(
+        tmp_path,
+        "kubeconfig",
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: x}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n",
+    )
+    assert main(["certs", "status", "--kubeconfig", str(kubeconfig)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot reach the API server") and err.count("\n") == 1
+    assert "Retrying" not in err
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "extra"),
+    [
+        ("certs.cli", ["certs", "generate", "--out", "x"], "certs"),
+        ("injector.server", ["serve", "--tls-cert-file", "a.crt", "--port", "1"], "webhook"),
+    ],
+)
+def test_a_missing_extra_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    module: str,
+    argv: list[str],
+    extra: str,
+) -> None:
+    package, _, name = module.rpartition(".")
+    monkeypatch.delattr(sys.modules[package], name, raising=False)
+    monkeypatch.setitem(sys.modules, module, None)  # `import` raises ImportError, as uninstalled
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"needs the {extra} extra: pip install 'sidecar-injector[{extra}]'" in err
+    assert err.count("\n") == 1
+
+
+def test_ctrl_c_is_one_line_and_exit_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Interrupted(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: object) -> int:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(Interrupted())))
+    assert main(["inject", "-f", "-"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
