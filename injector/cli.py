@@ -14,14 +14,16 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from injector import logs, output, sources
-from injector.core import Injector
+from injector import logs
 from injector.errors import InjectorError
-from injector.manifests import Report, process, split_documents
-from injector.textdiff import FileDiff
+
+if TYPE_CHECKING:  # the injection core is imported by the commands that run it, not by --help
+    from injector import sources
+    from injector.core import Injector
+    from injector.manifests import Report
 
 logger = logging.getLogger(__name__)
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -102,11 +104,21 @@ def _certs(argv: list[str], level: str | None) -> int:
     return certs_main((["--log-level", level] if level else []) + argv)
 
 
-def _version() -> str:
-    try:
-        return version("sidecar-injector")
-    except PackageNotFoundError:
-        return "unknown"
+class _Version(argparse.Action):
+    """``--version``: the installed distribution's version, looked up only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("sidecar-injector")
+        except PackageNotFoundError:
+            found = "unknown"
+        print(f"injector {found}")
+        parser.exit()
 
 
 def _parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -117,7 +129,7 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog="--log-level debug|info|warning|error works before or after any command "
         "(default: warning; info for serve).",
     )
-    parser.add_argument("--version", action="version", version=f"injector {_version()}")
+    parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     inject = commands.add_parser("inject", help="inject the sidecar into workloads in manifests")
     _input_flags(inject)
@@ -191,6 +203,7 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
 
 def _injector(args: argparse.Namespace) -> Injector:
     from injector.config import load_config_files
+    from injector.core import Injector
 
     config = load_config_files(args.config, args.values, args.mesh, native_sidecars=args.native)
     for warning in config.warnings:
@@ -222,6 +235,10 @@ class _Progress:
 
 
 def _inject(args: argparse.Namespace) -> int:
+    from injector import output, sources
+    from injector.manifests import process, split_documents
+    from injector.textdiff import FileDiff
+
     injector = _injector(args)
     inputs = sources.expand(args.filename, recursive=args.recursive)
     progress = _Progress()
@@ -251,6 +268,8 @@ def _inject(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from injector import sources
+    from injector.manifests import process, split_documents
     from injector.verdict import verdict
 
     injector = _injector(args)

@@ -410,3 +410,21 @@ def test_ctrl_c_is_one_line_and_exit_130(
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(Interrupted())))
     assert main(["inject", "-f", "-"]) == 130
     assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_help_and_version_import_neither_the_core_nor_fastapi() -> None:
+    # `injector --help` used to cost a FastAPI + pydantic import (~0.35 s) and the core.
+    probe = (
+        "import sys\n"
+        "from injector.cli import main\n"
+        "for argv in (['--help'], ['--version'], ['inject', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code == 0, exc.code\n"
+        "loaded = [m for m in ('fastapi', 'pydantic', 'injector.core', 'jinja2') if m in sys.modules]\n"
+        "print(loaded)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines()[-1] == "[]"
+    assert "injector 0.1.0" in proc.stdout
