@@ -131,7 +131,12 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    inject = commands.add_parser("inject", help="inject the sidecar into workloads in manifests")
+    inject = commands.add_parser(
+        "inject",
+        help="inject the sidecar into workloads in manifests",
+        epilog="Exit codes: 0 done, 1 an error (nothing written), 2 bad usage; with --diff: "
+        "0 no changes, 1 changes, 2 an error. --log-level LEVEL is accepted here too.",
+    )
     _input_flags(inject)
     _config_flags(inject)
     inject.add_argument("-o", "--output", help="write here instead of stdout (only on success)")
@@ -140,7 +145,11 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     inject.set_defaults(handler=_inject)
     check = commands.add_parser(
-        "check", help="say for each workload whether it would be injected, and why"
+        "check",
+        help="say for each workload whether it would be injected, and why",
+        epilog="INJECT is yes, no, ns? (decided by the namespace's labels, unknown offline), "
+        "error (the document is bad) or - (a kind with a pod template that is not injected). "
+        "Exit codes: 0 done, 1 a document is bad or another error, 2 bad usage.",
     )
     _input_flags(check)
     _config_flags(check)

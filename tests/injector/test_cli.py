@@ -428,3 +428,62 @@ def test_help_and_version_import_neither_the_core_nor_fastapi() -> None:
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert proc.stdout.splitlines()[-1] == "[]"
     assert "injector 0.1.0" in proc.stdout
+
+
+ROLLOUT = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: canary}
+spec:
+  template:
+    spec:
+      containers: [{name: app, image: x}]
+"""
+
+
+def test_kinds_with_a_pod_template_that_we_pass_over_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(tmp_path, "rollout.yaml", ROLLOUT)
+    assert main(["check", "-f", str(source)]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split(None, 3)
+    assert row[:3] == ["1", "Rollout/canary", "-"]
+    assert "kind Rollout is not injected" in row[3]
+    assert main(["inject", "-f", str(source)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ROLLOUT
+    assert "passed over Rollout/canary (document 1): kind Rollout is not injected" in captured.err
+
+
+def test_several_inputs_and_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "dir" / "sub").mkdir(parents=True)
+    write(tmp_path, "dir/a.yaml", (ISTIO / "pod.yaml").read_text())
+    write(tmp_path, "dir/notes.txt", "not a manifest")
+    write(tmp_path, "dir/sub/b.yml", ROLLOUT)
+    single = write(tmp_path, "c.yaml", (ISTIO / "hello.yaml").read_text())
+    assert main(["check", "-f", str(tmp_path / "dir"), "-f", str(single)]) == 0
+    rows = [line.split()[:3] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert [r[0] for r in rows] == [f"{tmp_path}/dir/a.yaml:1", f"{single}:1"]
+    assert main(["check", "-R", "-f", str(tmp_path / "dir")]) == 0
+    rows = [line.split()[:3] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert rows[-1] == [f"{tmp_path}/dir/sub/b.yml:1", "Rollout/canary", "-"]
+    assert main(["inject", "-f", str(tmp_path / "dir"), "-f", str(single)]) == 0
+    assert len(load_docs(capsys.readouterr().out)) == 2
+
+
+def test_progress_on_a_terminal_for_long_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import injector.cli as cli
+
+    clock = iter(range(0, 10_000))
+    monkeypatch.setattr(cli.time, "monotonic", lambda: float(next(clock)))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    source = write(tmp_path, "many.yaml", fifty_documents() + "---\n" + fifty_documents())
+    assert main(["inject", "-f", str(source), "-o", str(tmp_path / "out.yaml")]) == 0
+    err = capsys.readouterr().err
+    assert "\r100 documents ..." in err  # after a second (one tick of this clock)
+    assert err.endswith("\r\033[K")  # the line is cleared at the end
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert main(["inject", "-f", str(source), "-o", str(tmp_path / "out.yaml")]) == 0
+    assert capsys.readouterr().err == ""

@@ -250,3 +250,20 @@ def test_document_numbers_count_documents_not_separators(
     assert main(["check", "-f", str(source)]) == 1
     rows = [line.split()[:3] for line in capsys.readouterr().out.splitlines()[1:]]
     assert rows == [["1", "Pod/web", "ns?"], ["2", "-", "error"]]
+
+
+def test_a_byte_order_mark_is_dropped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = write(tmp_path, "bom.yaml", b"\xef\xbb\xbf" + POD.encode())
+    assert main(["inject", "-f", str(source)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("apiVersion: v1\n") and "istio-proxy" in out
+
+
+def test_check_says_yes_only_when_the_pod_label_opts_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labelled = POD.replace(
+        "  name: web\n", "  name: web\n  labels: {sidecar.istio.io/inject: 'true'}\n", 1
+    )
+    assert main(["check", "-f", str(write(tmp_path, "in.yaml", labelled))]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:3] == ["1", "Pod/web", "yes"]
