@@ -30,9 +30,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if args.log_level != "debug":  # its retry warnings would precede our one-line error
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
     try:
         result: int = args.func(args)
-    except (CertError, OSError, ValueError) as exc:
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except (CertError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return result

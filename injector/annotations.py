@@ -7,6 +7,7 @@ user fixes a pod in one round. Each message names the annotation and the bad val
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Mapping
 
@@ -125,6 +126,17 @@ def _quantity(value: str) -> str | None:
 def _image(value: str) -> str | None:
     if value != value.strip():
         return "has leading or trailing whitespace"
+    return None
+
+
+def _json_object_of_objects(value: str) -> str | None:
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        return "is not valid JSON"
+    items = doc if isinstance(doc, list) else doc.values() if isinstance(doc, dict) else None
+    if items is None or not all(isinstance(v, dict) for v in items):
+        return "must be a JSON object mapping names to objects, or a JSON array of objects"
     return None
 
 

@@ -14,14 +14,16 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from injector import clustercheck, logs, output, sources
-from injector.core import Injector
+from injector import logs
 from injector.errors import InjectorError
-from injector.manifests import Report, process, split_documents
-from injector.textdiff import FileDiff
+
+if TYPE_CHECKING:  # the injection core is imported by the commands that run it, not by --help
+    from injector import clustercheck, sources
+    from injector.core import Injector
+    from injector.manifests import Report
 
 logger = logging.getLogger(__name__)
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -34,6 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = next((a for a in args_list if not a.startswith("-")), None)
         if command == "certs":
             return _certs(args_list[args_list.index("certs") + 1 :], level)
+        if command == "serve":
+            try:
+                from injector import server  # noqa: F401  # FastAPI: the [webhook] extra
+            except ImportError as exc:
+                return _missing("serve", "webhook", exc)
         args = _parser(command).parse_args(args_list)
         args.log_level = level
         logs.configure(
@@ -97,11 +104,21 @@ def _certs(argv: list[str], level: str | None) -> int:
     return certs_main((["--log-level", level] if level else []) + argv)
 
 
-def _version() -> str:
-    try:
-        return version("sidecar-injector")
-    except PackageNotFoundError:
-        return "unknown"
+class _Version(argparse.Action):
+    """``--version``: the installed distribution's version, looked up only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("sidecar-injector")
+        except PackageNotFoundError:
+            found = "unknown"
+        print(f"injector {found}")
+        parser.exit()
 
 
 def _parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -112,9 +129,14 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog="--log-level debug|info|warning|error works before or after any command "
         "(default: warning; info for serve).",
     )
-    parser.add_argument("--version", action="version", version=f"injector {_version()}")
+    parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    inject = commands.add_parser("inject", help="inject the sidecar into workloads in manifests")
+    inject = commands.add_parser(
+        "inject",
+        help="inject the sidecar into workloads in manifests",
+        epilog="Exit codes: 0 done, 1 an error (nothing written), 2 bad usage; with --diff: "
+        "0 no changes, 1 changes, 2 an error. --log-level LEVEL is accepted here too.",
+    )
     _input_flags(inject)
     _config_flags(inject)
     inject.add_argument("-o", "--output", help="write here instead of stdout (only on success)")
@@ -123,7 +145,11 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     inject.set_defaults(handler=_inject)
     check = commands.add_parser(
-        "check", help="say for each workload whether it would be injected, and why"
+        "check",
+        help="say for each workload whether it would be injected, and why",
+        epilog="INJECT is yes, no, ns? (decided by the namespace's labels, unknown offline), "
+        "error (the document is bad) or - (a kind with a pod template that is not injected). "
+        "Exit codes: 0 done, 1 a document is bad or another error, 2 bad usage.",
     )
     _input_flags(check)
     _config_flags(check)
@@ -146,14 +172,10 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _serve_flags(serve: argparse.ArgumentParser) -> None:
-    try:
-        from injector import server  # type: ignore[attr-defined,unused-ignore]
-    except ImportError as exc:  # the [webhook] extra is not installed
-        serve.add_argument("ignored", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        serve.set_defaults(handler=lambda _args, e=exc: _missing("serve", "webhook", e))
-    else:
-        server.add_arguments(serve)
-        serve.set_defaults(handler=server.run)
+    from injector import server  # type: ignore[attr-defined,unused-ignore]
+
+    server.add_arguments(serve)
+    serve.set_defaults(handler=server.run)
 
 
 def _input_flags(parser: argparse.ArgumentParser) -> None:
@@ -198,6 +220,7 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
 
 def _injector(args: argparse.Namespace) -> Injector:
     from injector.config import load_config_files
+    from injector.core import Injector
 
     config = load_config_files(args.config, args.values, args.mesh, native_sidecars=args.native)
     for warning in config.warnings:
@@ -229,6 +252,10 @@ class _Progress:
 
 
 def _inject(args: argparse.Namespace) -> int:
+    from injector import output, sources
+    from injector.manifests import process, split_documents
+    from injector.textdiff import FileDiff
+
     injector = _injector(args)
     inputs = sources.expand(args.filename, recursive=args.recursive)
     progress = _Progress()
@@ -258,6 +285,8 @@ def _inject(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from injector import clustercheck, sources
+    from injector.manifests import process, split_documents
     from injector.verdict import verdict
 
     injector = _injector(args)

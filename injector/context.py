@@ -271,7 +271,12 @@ def append_multus_network(current: str, network: str) -> str:
 
 
 def _json_annotation(annotations: Mapping[str, str], name: str) -> dict[str, Any]:
+    """A ``userVolume``-style annotation as ``{name: object}``. Istio also takes a JSON array
+    and ranges over it by index: items are keyed by their index, and a ``name`` inside an
+    item (either form) wins over its key in the template."""
     if name not in annotations:
         return {}
     loaded = json.loads(annotations[name])
+    if isinstance(loaded, list):
+        return {str(n): item for n, item in enumerate(loaded)}
     return loaded if isinstance(loaded, dict) else {}

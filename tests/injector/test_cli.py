@@ -317,3 +317,173 @@ def test_bad_log_level_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> N
         main(["inject", "--log-level", "loud", "-f", "x"])
     assert info.value.code == 2
     assert "--log-level: choose from debug, info, warning, error" in capsys.readouterr().err
+
+
+def test_user_volume_annotations_as_json_arrays_like_istio(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Istio's Prometheus values use the array form; istiod ranges over it by index, and a
+    # `name` inside an item wins over the index (which names items without one).
+    pod = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prometheus
+  annotations:
+    sidecar.istio.io/userVolume: '[{"name": "istio-certs", "emptyDir": {"medium": "Memory"}}]'
+    sidecar.istio.io/userVolumeMount: >-
+      [{"name": "istio-certs", "mountPath": "/etc/istio-output-certs"},
+       {"name": "istio-certs", "mountPath": "/etc/second", "readOnly": true},
+       {"mountPath": "/unnamed"}]
+spec:
+  containers:
+  - name: prometheus
+    image: prom/prometheus
+"""
+    assert main(["inject", "-f", str(write(tmp_path, "p.yaml", pod))]) == 0
+    injected = yaml.safe_load(capsys.readouterr().out)
+    spec = injected["spec"]
+    proxy = next(c for c in spec["initContainers"] if c["name"] == "istio-proxy")
+    assert proxy["volumeMounts"][-3:] == [
+        {"name": "istio-certs", "mountPath": "/etc/istio-output-certs"},
+        {"name": "istio-certs", "mountPath": "/etc/second", "readOnly": True},
+        {"mountPath": "/unnamed", "name": "2"},
+    ]
+    assert spec["volumes"][-1] == {"name": "istio-certs", "emptyDir": {"medium": "Memory"}}
+
+
+def test_certs_status_errors_are_one_plain_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["certs", "status", "--cert-dir", str(tmp_path / "nope")]) == 1
+    assert (
+        capsys.readouterr().err
+        == f"error: {tmp_path / 'nope' / 'ca.crt'}: No such file or directory\n"
+    )
+    kubeconfig = write(
+        tmp_path,
+        "kubeconfig",
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: x}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n",
+    )
+    assert main(["certs", "status", "--kubeconfig", str(kubeconfig)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot reach the API server") and err.count("\n") == 1
+    assert "Retrying" not in err
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "extra"),
+    [
+        ("certs.cli", ["certs", "generate", "--out", "x"], "certs"),
+        ("injector.server", ["serve", "--tls-cert-file", "a.crt", "--port", "1"], "webhook"),
+    ],
+)
+def test_a_missing_extra_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    module: str,
+    argv: list[str],
+    extra: str,
+) -> None:
+    package, _, name = module.rpartition(".")
+    monkeypatch.delattr(sys.modules[package], name, raising=False)
+    monkeypatch.setitem(sys.modules, module, None)  # `import` raises ImportError, as uninstalled
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"needs the {extra} extra: pip install 'sidecar-injector[{extra}]'" in err
+    assert err.count("\n") == 1
+
+
+def test_ctrl_c_is_one_line_and_exit_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Interrupted(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: object) -> int:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(Interrupted())))
+    assert main(["inject", "-f", "-"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_help_and_version_import_neither_the_core_nor_fastapi() -> None:
+    # `injector --help` used to cost a FastAPI + pydantic import (~0.35 s) and the core.
+    probe = (
+        "import sys\n"
+        "from injector.cli import main\n"
+        "for argv in (['--help'], ['--version'], ['inject', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code == 0, exc.code\n"
+        "heavy = ('fastapi', 'pydantic', 'injector.core', 'jinja2')\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines()[-1] == "[]"
+    assert "injector 0.1.0" in proc.stdout
+
+
+ROLLOUT = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: canary}
+spec:
+  template:
+    spec:
+      containers: [{name: app, image: x}]
+"""
+
+
+def test_kinds_with_a_pod_template_that_we_pass_over_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(tmp_path, "rollout.yaml", ROLLOUT)
+    assert main(["check", "-f", str(source)]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split(None, 3)
+    assert row[:3] == ["1", "Rollout/canary", "-"]
+    assert "kind Rollout is not injected" in row[3]
+    assert main(["inject", "-f", str(source)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ROLLOUT
+    assert "passed over Rollout/canary (document 1): kind Rollout is not injected" in captured.err
+
+
+def test_several_inputs_and_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "dir" / "sub").mkdir(parents=True)
+    write(tmp_path, "dir/a.yaml", (ISTIO / "pod.yaml").read_text())
+    write(tmp_path, "dir/notes.txt", "not a manifest")
+    write(tmp_path, "dir/sub/b.yml", ROLLOUT)
+    single = write(tmp_path, "c.yaml", (ISTIO / "hello.yaml").read_text())
+    assert main(["check", "-f", str(tmp_path / "dir"), "-f", str(single)]) == 0
+    rows = [line.split()[:3] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert [r[0] for r in rows] == [f"{tmp_path}/dir/a.yaml:1", f"{single}:1"]
+    assert main(["check", "-R", "-f", str(tmp_path / "dir")]) == 0
+    rows = [line.split()[:3] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert rows[-1] == [f"{tmp_path}/dir/sub/b.yml:1", "Rollout/canary", "-"]
+    assert main(["inject", "-f", str(tmp_path / "dir"), "-f", str(single)]) == 0
+    assert len(load_docs(capsys.readouterr().out)) == 2
+
+
+def test_progress_on_a_terminal_for_long_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import injector.cli as cli
+
+    clock = iter(range(0, 10_000))
+    monkeypatch.setattr(cli.time, "monotonic", lambda: float(next(clock)))
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    source = write(tmp_path, "many.yaml", fifty_documents() + "---\n" + fifty_documents())
+    assert main(["inject", "-f", str(source), "-o", str(tmp_path / "out.yaml")]) == 0
+    err = capsys.readouterr().err
+    assert "\r100 documents ..." in err  # after a second (one tick of this clock)
+    assert err.endswith("\r\033[K")  # the line is cleared at the end
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert main(["inject", "-f", str(source), "-o", str(tmp_path / "out.yaml")]) == 0
+    assert capsys.readouterr().err == ""

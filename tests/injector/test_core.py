@@ -144,7 +144,7 @@ def test_all_annotation_problems_are_reported_together() -> None:
         {
             "sidecar.istio.io/interceptionMode": "X",
             "status.sidecar.istio.io/port": "-1",
-            "sidecar.istio.io/userVolume": "[]",
+            "sidecar.istio.io/userVolume": '["not-an-object"]',
         }
     )
     with pytest.raises(AnnotationError) as info:
