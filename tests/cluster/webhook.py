@@ -1,9 +1,11 @@
 """``injector serve --self-managed-certs`` as a process outside the cluster, reached by URL.
 
 The process authenticates with a token of the shipped ServiceAccount, so every API call it
-makes passes through the RBAC of ``manifests/``. ``point_webhooks_at`` rewrites the entries of
-the MutatingWebhookConfiguration from the in-cluster Service to ``https://localhost:PORT``
-(keeping their caBundle), which is why the leaf needs ``--extra-dns-name localhost``.
+makes passes through the RBAC of ``manifests/``, and reads its ``--config-dir`` from the
+installed ConfigMap, written out key by key as the kubelet mounts it. ``point_webhooks_at``
+rewrites the entries of the MutatingWebhookConfiguration from the in-cluster Service to
+``https://localhost:PORT`` (keeping their caBundle), which is why the leaf needs
+``--extra-dns-name localhost``.
 """
 
 from __future__ import annotations
@@ -22,9 +24,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from tests.cluster.controlplane import child_env, free_port
-from tests.cluster.harness import MANIFESTS, MWC, NAMESPACE, ROOT, Cluster
+from tests.cluster.harness import MWC, NAMESPACE, ROOT, Cluster
 
-CONFIG_DIR = MANIFESTS / "base" / "config"
 SECRET = "sidecar-injector-ca"
 __all__ = ["MWC", "SECRET", "Webhook", "point_webhooks_at"]
 
@@ -45,6 +46,8 @@ class Webhook:
     directory: Path
     port: int = field(default_factory=free_port)
     extra: tuple[str, ...] = ()
+    namespace: str = NAMESPACE
+    webhook_config: str = MWC
     process: subprocess.Popen[str] | None = None
     log: Path = field(init=False)
 
@@ -59,16 +62,29 @@ class Webhook:
     def command(self) -> list[str]:
         return [
             *(sys.executable, "-m", "injector", "serve", "--host", "127.0.0.1"),
-            *("--port", str(self.port), "--config-dir", str(CONFIG_DIR)),
-            *("--self-managed-certs", "--namespace", NAMESPACE),
+            *("--port", str(self.port), "--config-dir", str(self.config_dir)),
+            *("--self-managed-certs", "--namespace", self.namespace),
+            *("--webhook-config-name", self.webhook_config),
             *("--extra-dns-name", "localhost", "--extra-ip", "127.0.0.1"),
             *("--drain-seconds", "0", "--shutdown-timeout", "1", "--log-format", "json"),
             *self.extra,
         ]
 
+    @property
+    def config_dir(self) -> Path:
+        return self.directory / "config"
+
+    def mount_config(self) -> None:
+        """The installed ConfigMap ``sidecar-injector`` as files, one per key."""
+        data = self.cluster.get("configmap", "sidecar-injector", "-n", self.namespace)["data"]
+        self.config_dir.mkdir(exist_ok=True)
+        for key, text in data.items():
+            (self.config_dir / key).write_text(text)
+
     def start(self, wait: bool = True) -> None:
+        self.mount_config()
         kubeconfig = self.cluster.token_kubeconfig(
-            self.directory / "sa.kubeconfig", "sidecar-injector", NAMESPACE
+            self.directory / "sa.kubeconfig", "sidecar-injector", self.namespace
         )
         env = child_env(KUBECONFIG=str(kubeconfig), PYTHONPATH=str(ROOT))
         with self.log.open("a") as out:
