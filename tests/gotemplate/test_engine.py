@@ -97,6 +97,8 @@ CASES: list[tuple[str, str, str]] = [
     ("define", '{{define "T"}}[{{.}}]{{end}}{{template "T" .s}}', "[hello]"),
     ("template no arg", '{{define "T"}}{{.}}{{end}}{{template "T"}}', "<no value>"),
     ("block", '{{block "B" .n}}n={{.}}{{end}}', "n=3"),
+    ("define of the main's name", '{{define "t"}}inner{{end}}\n', "inner"),
+    ("empty redefinition", '{{define "T"}}x{{end}}{{define "T"}} {{end}}{{template "T"}}', "x"),
     (
         "template in range",
         '{{define "T"}}{{.}},{{end}}{{range .words}}{{template "T" .}}{{end}}',
@@ -248,6 +250,16 @@ SYNTAX_ERRORS: list[tuple[str, str, str]] = [
         "range declarations",
         "{{range $a, $b, $c := .list}}{{end}}",
         "t:1:11: too many declarations in range",
+    ),
+    (
+        "defined twice",
+        '{{define "T"}}a{{end}}\n{{define "T"}}b{{end}}',
+        't:2:3: multiple definition of template "T"',
+    ),
+    (
+        "define of the main's name",
+        '{{define "t"}}a{{end}}main',
+        't:1:1: multiple definition of template "t"',
     ),
     (
         "define inside if",
