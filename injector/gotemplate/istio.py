@@ -2,7 +2,9 @@
 
 Behaviour as Istio's injector defines it: ``annotation`` prints its default with
 ``fmt.Sprint``, ``indent`` pads every line but the first, ``contains`` takes the haystack
-first, ``toJSON`` of a nil map is ``{}``.
+first, ``toJSON`` of a nil map is ``{}``, ``toYaml`` ends with a newline, ``directory``
+keeps the final slash, ``fromJSON`` of bad JSON is the text ``{}``, the port lists skip UDP
+and SCTP ports.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import posixpath
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -19,7 +20,7 @@ import orjson
 
 from injector import mesh
 from injector.gotemplate.errors import FuncError
-from injector.gotemplate.sprig import to_yaml
+from injector.gotemplate.sprig import yaml_text
 from injector.gotemplate.values import MISSING, StrMap, Struct, go_json, go_str, to_plain
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def from_json(text: Any) -> Any:
         return json.loads(str(text))
     except ValueError as exc:
         logger.warning("fromJSON: invalid JSON %r: %s", text, exc)
-        return None
+        return "{}"  # Istio's answer: the text ``{}`` (ranging over it fails, naming it)
 
 
 def struct_to_json(value: Any) -> str:
@@ -97,9 +98,21 @@ def _ports(containers: Any, skip_proxy: bool) -> str:
         if not isinstance(data, dict) or (skip_proxy and data.get("name") == "istio-proxy"):
             continue
         for port in data.get("ports") or []:
-            if isinstance(port, dict) and port.get("containerPort") is not None:
-                parts.append(str(port["containerPort"]))
+            if not isinstance(port, dict) or port.get("protocol") in ("UDP", "SCTP"):
+                continue
+            parts.append(str(port.get("containerPort") or 0))
     return ",".join(parts)
+
+
+def directory(path: Any) -> str:
+    """Go's ``path.Split``: everything up to the last slash, the slash kept."""
+    text = go_str(path)
+    return text[: text.rfind("/") + 1]
+
+
+def to_yaml(value: Any) -> str:
+    """Istio's ``toYaml``: Go's YAML of ``value`` with its final newline (Helm drops it)."""
+    return yaml_text(value) + "\n"
 
 
 def exclude_inbound_port(port: Any, excluded: Any) -> str:
@@ -199,7 +212,7 @@ FUNCS: dict[str, Callable[..., Any]] = {
     "protoToJSON": proto_to_json,
     "toYaml": to_yaml,
     "indent": istio_indent,
-    "directory": lambda path: posixpath.dirname(go_str(path)) or ".",
+    "directory": directory,
     "contains": contains,
     "toLower": lambda text: go_str(text).lower(),
     "excludeInboundPort": exclude_inbound_port,

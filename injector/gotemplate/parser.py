@@ -49,7 +49,19 @@ class Parser:
         body, stop = self.parse_list(top=True)
         if stop is not None:
             raise self.error(stop.pos, f"unexpected {{{{{stop.value}}}}}")
+        if self.name in self.defines:  # ``{{define}}`` of the template's own name
+            if not _empty(body):
+                raise self.error(0, f'multiple definition of template "{self.name}"')
+            body = self.defines[self.name]
         return n.Tree(self.name, self.text, body, self.defines)
+
+    def define(self, head: Token, name: str, body: tuple[n.Node, ...]) -> None:
+        """Go's rule: a template defined twice is an error unless one of them is empty."""
+        if _empty(body) and name in self.defines:
+            return
+        if name in self.defines and not _empty(self.defines[name]):
+            raise self.error(head.pos, f'multiple definition of template "{name}"')
+        self.defines[name] = body
 
     def parse_list(self, top: bool = False) -> tuple[tuple[n.Node, ...], Token | None]:
         """Nodes up to ``{{end}}``/``{{else}}`` (returned, consumed up to the keyword) or EOF."""
@@ -95,14 +107,14 @@ class Parser:
             name = self.template_name("define clause")
             self.expect("close", "define clause")
             outer, self.vars = self.vars, ["$"]
-            self.defines[name] = self.body_until_end(head, "define")
+            self.define(head, name, self.body_until_end(head, "define"))
             self.vars = outer
             return None
         if word == "block":
             name = self.template_name("block clause")
             pipe = self.pipeline("block clause")
             outer, self.vars = self.vars, ["$"]
-            self.defines[name] = self.body_until_end(head, "block")
+            self.define(head, name, self.body_until_end(head, "block"))
             self.vars = outer
             return n.TemplateCall(head.pos, name, pipe)
         raise self.error(head.pos, f"unexpected {{{{{word}}}}}")
@@ -248,6 +260,10 @@ class Parser:
             last = self.next()
             names.append(last.value[1:])
         return names
+
+
+def _empty(body: tuple[n.Node, ...]) -> bool:
+    return all(isinstance(node, n.Text) and not node.text.strip() for node in body)
 
 
 def literal(token: Token) -> Any:

@@ -314,8 +314,8 @@ def _text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
 _YamlDumper.add_representer(str, _text)
 
 
-def to_yaml(value: Any) -> str:
-    """``toYaml``: block YAML with sorted keys, without the final newline."""
+def yaml_text(value: Any) -> str:
+    """Block YAML with sorted keys as Go's YAML library writes it, without the final newline."""
     plain = to_plain(value)
     if plain is None:
         return "null"

@@ -97,6 +97,8 @@ CASES: list[tuple[str, str, str]] = [
     ("define", '{{define "T"}}[{{.}}]{{end}}{{template "T" .s}}', "[hello]"),
     ("template no arg", '{{define "T"}}{{.}}{{end}}{{template "T"}}', "<no value>"),
     ("block", '{{block "B" .n}}n={{.}}{{end}}', "n=3"),
+    ("define of the main's name", '{{define "t"}}inner{{end}}\n', "inner"),
+    ("empty redefinition", '{{define "T"}}x{{end}}{{define "T"}} {{end}}{{template "T"}}', "x"),
     (
         "template in range",
         '{{define "T"}}{{.}},{{end}}{{range .words}}{{template "T" .}}{{end}}',
@@ -182,7 +184,11 @@ CASES: list[tuple[str, str, str]] = [
     ("fromJSON", '{{(fromJSON "{\\"a\\": [1]}").a}}', "[1]"),
     ("contains haystack first", '{{contains .s "ell"}} {{contains "ell" .s}}', "true false"),
     ("toLower", '{{toLower "AbC"}}', "abc"),
-    ("directory", '{{directory "/etc/certs/ca.pem"}}', "/etc/certs"),
+    (
+        "directory",
+        '{{directory "/etc/certs/ca.pem"}}|{{directory "ca.pem"}}|{{directory ""}}',
+        "/etc/certs/||",
+    ),
     (
         "excludeInboundPort",
         '{{excludeInboundPort 15020 "80,81"}} {{excludeInboundPort "15020" ""}}',
@@ -191,20 +197,20 @@ CASES: list[tuple[str, str, str]] = [
     ("strdict", '{{$d := strdict "a" "b"}}{{$d.a}}', "b"),
     ("omit", '{{omit .m "a" "c"}}', "map[b:2]"),
     ("formatDuration", '{{formatDuration "90s"}} {{formatDuration "0.5s"}}', "1m30s 500ms"),
-    ("toYaml", "{{toYaml .m}}", "a: 1\nb: 2\nc:\n  d: deep"),
-    ("toYaml list", "{{toYaml .words}}", "- x\n- y"),
+    ("toYaml ends with a newline", "{{toYaml .m}}", "a: 1\nb: 2\nc:\n  d: deep\n"),
+    ("toYaml list", "{{toYaml .words}}", "- x\n- y\n"),
     (
         "toYaml multi-line text",
         '{{toYaml (dict "sh" "a\\nb" "end" "c\\n")}}',
-        "end: |\n  c\nsh: |-\n  a\n  b",
+        "end: |\n  c\nsh: |-\n  a\n  b\n",
     ),
     (
         "toYaml scalars",
         '{{toYaml 1}} {{toYaml "x"}} {{toYaml .null}} {{toYaml .nomap}} {{toYaml .none}}',
-        "1 x null {} []",
+        "1\n x\n null\n {}\n []\n",
     ),
-    ("toYaml of a map in a list", "{{toYaml (list .m.c)}}", "- d: deep"),
-    ("toYaml indent", "x:\n  {{toYaml .m.c | indent 2}}", "x:\n  d: deep"),
+    ("toYaml of a map in a list", "{{toYaml (list .m.c)}}", "- d: deep\n"),
+    ("toYaml indent", "x:\n  {{toYaml .m.c | indent 2}}", "x:\n  d: deep\n  "),
 ]
 
 
@@ -244,6 +250,16 @@ SYNTAX_ERRORS: list[tuple[str, str, str]] = [
         "range declarations",
         "{{range $a, $b, $c := .list}}{{end}}",
         "t:1:11: too many declarations in range",
+    ),
+    (
+        "defined twice",
+        '{{define "T"}}a{{end}}\n{{define "T"}}b{{end}}',
+        't:2:3: multiple definition of template "T"',
+    ),
+    (
+        "define of the main's name",
+        '{{define "t"}}a{{end}}main',
+        't:1:1: multiple definition of template "t"',
     ),
     (
         "define inside if",
@@ -379,3 +395,20 @@ def test_deep_nesting_is_a_clean_error(text: str) -> None:
 def test_ordinary_nesting_works() -> None:
     text = "{{if true}}" * 60 + "{{range $.words}}" * 5 + "x" + "{{end}}" * 65
     assert compile_template("t", text).execute(DATA) == "x" * 32
+
+
+def test_istio_port_lists_skip_udp_and_sctp() -> None:
+    containers = [
+        {"name": "app", "ports": [{"containerPort": 80}, {"containerPort": 53, "protocol": "UDP"}]},
+        {"name": "istio-proxy", "ports": [{"containerPort": 15090, "protocol": "TCP"}]},
+        {"name": "x", "ports": [{"containerPort": 9, "protocol": "SCTP"}]},
+    ]
+    text = "{{includeInboundPorts .c}} {{applicationPorts .c}}"
+    assert compile_template("t", text).execute({"c": containers}) == "80,15090 80"
+
+
+def test_from_json_of_bad_json_is_the_text_braces() -> None:
+    """As Istio's ``fromJSON``: bad JSON gives ``{}`` (text), so ranging over it fails."""
+    assert compile_template("t", '{{fromJSON "{bad"}}').execute({}) == "{}"
+    with pytest.raises(ExecError, match="range can't iterate over {}"):
+        compile_template("t", '{{range fromJSON "{bad"}}{{end}}').execute({})

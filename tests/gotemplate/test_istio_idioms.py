@@ -103,7 +103,7 @@ IDIOMS: list[tuple[str, str, str]] = [
     (
         "nil message getters",
         "[{{ directory .ProxyConfig.GetTracing.GetTlsSettings.GetCaCertificates }}]",
-        "[.]",
+        "[]",
     ),
     ("mesh default config", "[{{ .MeshConfig.DefaultConfig.DiscoveryAddress }}]", "[]"),
     ("absent duration", "{{ formatDuration .ProxyConfig.TerminationDrainDuration }}", "0s"),
@@ -126,12 +126,12 @@ IDIOMS: list[tuple[str, str, str]] = [
     (
         "toYaml | indent",
         "resources:\n  {{ toYaml .Values.global.proxy.resources | indent 2 }}",
-        "resources:\n  limits:\n    cpu: 2000m\n    memory: 1024Mi\n  requests:\n    cpu: 100m\n    memory: 128Mi",
+        "resources:\n  limits:\n    cpu: 2000m\n    memory: 1024Mi\n  requests:\n    cpu: 100m\n    memory: 128Mi\n  ",
     ),
     (
         "user volume from JSON",
         '{{ range $index, $value := fromJSON (index .ObjectMeta.Annotations `sidecar.istio.io/userVolume`) }}- name: "{{ $index }}"\n  {{ toYaml $value | indent 2 }}{{ end }}',
-        '- name: "extra"\n  emptyDir: {}',
+        '- name: "extra"\n  emptyDir: {}\n  ',
     ),
     ("proxy ids", "{{ .ProxyUID }}:{{ .ProxyGID }}", "1337:1337"),
     ("revision", '{{ .Revision | default "default" }}', "default"),
