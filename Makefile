@@ -106,6 +106,7 @@ push-images:
 # docker-archive tarballs, for clusters without a registry (`kind load image-archive ...`).
 image-archives:
 	mkdir -p build/images
+	rm -f build/images/injector.tar build/images/sidecar-init.tar
 	$(PODMAN) save -q -o build/images/injector.tar $(WEBHOOK_IMAGE)
 	$(PODMAN) save -q -o build/images/sidecar-init.tar $(INIT_IMAGE)
 
