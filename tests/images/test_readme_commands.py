@@ -10,9 +10,9 @@ import tempfile
 
 import pytest
 
-from tests.images.conftest import PODMAN, ROOT, Images
+from tests.images.conftest import PODMAN, ROOT, TIMEOUT, Images, podman
 
-pytestmark = [pytest.mark.root, pytest.mark.images, pytest.mark.slow]
+pytestmark = [pytest.mark.root, pytest.mark.images, pytest.mark.slow, TIMEOUT]
 
 
 def _step_one_commands() -> list[list[str]]:
@@ -50,7 +50,7 @@ def test_the_archives_kind_loads_hold_the_images(images: Images) -> None:
     loads = [c[-1] for c in _step_one_commands() if c[:3] == ["kind", "load", "image-archive"]]
     assert loads == ["build/images/injector.tar", "build/images/sidecar-init.tar"]
     _make("image-archives")  # the default IMAGE_REPO: the images the session built
-    # An empty store, as a node's is. Short path: podman refuses a runroot over 50 characters.
+    # An empty store, as a node's is; removed afterwards (with its /tmp run state).
     with tempfile.TemporaryDirectory(prefix="sidecar-load-") as store:
         fresh = {"SIDECAR_PODMAN_STATE": store, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         try:
@@ -65,3 +65,14 @@ def test_the_archives_kind_loads_hold_the_images(images: Images) -> None:
             subprocess.run(
                 [PODMAN, "system", "reset", "-f"], env=fresh, capture_output=True, check=False
             )
+
+
+def test_the_image_sizes_in_the_readme_are_the_built_ones(images: Images) -> None:
+    """The size table (uncompressed, on the local base): within 10% of what was just built."""
+    text = (ROOT / "README.md").read_text()
+    claimed = {m[0]: int(m[1]) for m in re.findall(r"^\s*\| `([\w-]+)` \| (\d+) MB \|", text, re.M)}
+    assert set(claimed) == {"injector", "sidecar-init"}
+    for image in (images.webhook, images.init):
+        size = int(podman("image", "inspect", "--format", "{{.Size}}", image).stdout)
+        name = image.rsplit("/", 1)[1].split(":")[0]
+        assert abs(size / 1e6 - claimed[name]) <= claimed[name] / 10, (name, size)
