@@ -64,7 +64,8 @@ clean: images-clean
 # build/podman, not the host's). IMAGE_REPO/IMAGE_TAG name them; BASE_IMAGE overrides the
 # Dockerfiles' pinned base. BASE_IMAGE=$(LOCAL_BASE) (what the image tests use) builds on a
 # local Debian 12 made with mmdebstrap, for machines that cannot pull; its rootfs tarball is
-# cached in $(IMAGE_CACHE). PODMAN=podman (or docker) uses your own engine and store instead.
+# cached in $(IMAGE_CACHE), outside the clone, so a fresh clone (CI) reuses it; delete it to
+# refresh the base's packages. PODMAN=podman (or docker) uses your own engine and store.
 PODMAN ?= docker/podman
 IMAGE_REPO ?= ghcr.io/sidecar-injector
 IMAGE_TAG ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
@@ -72,25 +73,36 @@ WEBHOOK_IMAGE := $(IMAGE_REPO)/injector:$(IMAGE_TAG)
 INIT_IMAGE := $(IMAGE_REPO)/sidecar-init:$(IMAGE_TAG)
 BASE_IMAGE ?=
 LOCAL_BASE := localhost/sidecar-base:bookworm
-IMAGE_CACHE ?= build/cache
+IMAGE_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/sidecar-injector
 BASE_TARBALL := $(IMAGE_CACHE)/bookworm-minbase-python3.tar
 WHEELHOUSE := build/wheelhouse
 SOURCES := pyproject.toml README.md $(shell find injector init certs -type f -not -name '*.pyc')
 
-# The wheelhouse: the project and every dependency of its webhook and init extras, built with
-# this venv's Python (3.11, as in the images; python-iptables compiles its C extension here).
-$(WHEELHOUSE)/.stamp: $(SOURCES) | $(BIN)/python
+# The wheelhouse, built with this venv's Python (3.11, as in the images; python-iptables
+# compiles its C extension here): every dependency of the webhook and init extras (rebuilt
+# when pyproject.toml changes), then the project's own wheel (rebuilt when a source changes,
+# without the dependencies). setuptools' build/lib is removed first: it would otherwise carry
+# modules deleted from the tree into the wheel.
+$(WHEELHOUSE)/.stamp-deps: pyproject.toml | $(BIN)/python
 	rm -rf $(WHEELHOUSE) && mkdir -p $(WHEELHOUSE)
 	$(BIN)/pip wheel -q --wheel-dir $(WHEELHOUSE) '.[webhook,init]'
+	rm $(WHEELHOUSE)/sidecar_injector-*.whl
+	touch $@
+
+$(WHEELHOUSE)/.stamp: $(SOURCES) $(WHEELHOUSE)/.stamp-deps
+	rm -rf build/lib build/bdist.* $(WHEELHOUSE)/sidecar_injector-*.whl
+	$(BIN)/pip wheel -q --no-deps --wheel-dir $(WHEELHOUSE) .
 	touch $@
 
 wheels: $(WHEELHOUSE)/.stamp
 
+# Written under a temporary name and renamed, so that clones building at once never read
+# a half-written tarball.
 $(BASE_TARBALL):
 	mkdir -p $(IMAGE_CACHE)
 	mmdebstrap --quiet --format=tar --variant=minbase --include=python3,python3-venv,python-is-python3 \
 	  $(foreach p,/usr/share/doc/* /usr/share/man/* /usr/share/locale/*,--dpkgopt='path-exclude=$(p)') \
-	  --dpkgopt='path-include=/usr/share/doc/*/copyright' bookworm $@.part && mv $@.part $@
+	  --dpkgopt='path-include=/usr/share/doc/*/copyright' bookworm $@.$$$$.part && mv $@.$$$$.part $@
 
 base-image: $(BASE_TARBALL)
 	$(PODMAN) image exists $(LOCAL_BASE) || $(PODMAN) import -q $(BASE_TARBALL) $(LOCAL_BASE)
@@ -108,6 +120,7 @@ push-images:
 # docker-archive tarballs, for clusters without a registry (`kind load image-archive ...`).
 image-archives:
 	mkdir -p build/images
+	rm -f build/images/injector.tar build/images/sidecar-init.tar
 	$(PODMAN) save -q -o build/images/injector.tar $(WEBHOOK_IMAGE)
 	$(PODMAN) save -q -o build/images/sidecar-init.tar $(INIT_IMAGE)
 

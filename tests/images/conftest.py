@@ -27,6 +27,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PODMAN = str(ROOT / "docker" / "podman")
 LOCAL_BASE = "localhost/sidecar-base:bookworm"
 TOOLS = ("podman", "runc", "mmdebstrap")
+# The first image test's setup builds the images (``make images``): cold, with the base made
+# by mmdebstrap and every wheel built, that takes minutes, longer than the suite's per-test
+# timeout. The build's own limit is a little shorter, so that its output is what a CI log shows.
+BUILD_TIMEOUT = 900
+TIMEOUT = pytest.mark.timeout(BUILD_TIMEOUT + 60)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -78,7 +83,7 @@ def images() -> Images:
     venv = Path(sys.prefix)
     done = subprocess.run(
         ["make", "-s", "-C", str(ROOT), "images", f"BASE_IMAGE={LOCAL_BASE}", f"VENV={venv}"],
-        capture_output=True, text=True, check=False, timeout=900,
+        capture_output=True, text=True, check=False, timeout=BUILD_TIMEOUT,
     )  # fmt: skip
     assert done.returncode == 0, f"make images failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
     return Images(_make_variable("WEBHOOK_IMAGE"), _make_variable("INIT_IMAGE"))
@@ -108,6 +113,32 @@ def security_flags(context: dict[str, Any]) -> list[str]:
         flags.append("--read-only")
     assert not context.get("privileged"), "the manifests never run privileged containers"
     return flags
+
+
+_LIST_PACKAGES = (
+    "import importlib.util as u, pathlib, sys\n"
+    "for name in sys.argv[1:]:\n"
+    "    top = pathlib.Path(u.find_spec(name).origin).parent\n"
+    "    for f in top.rglob('*'):\n"
+    "        if f.is_file() and '__pycache__' not in f.parts:\n"
+    "            print(f.relative_to(top.parent))\n"
+)
+
+
+def packaged_files(image: str, *packages: str) -> set[str]:
+    """The files of ``packages`` installed in ``image`` (paths like ``init/cli.py``)."""
+    done = podman("run", "--rm", "--entrypoint", "python", image, "-c", _LIST_PACKAGES, *packages)
+    return set(done.stdout.split())
+
+
+def source_files(*packages: str) -> set[str]:
+    """The same, for this source tree: what the images must be built from."""
+    return {
+        str(f.relative_to(ROOT))
+        for name in packages
+        for f in (ROOT / name).rglob("*")
+        if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc"
+    }
 
 
 @pytest.fixture

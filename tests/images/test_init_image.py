@@ -11,11 +11,20 @@ from typing import Any
 
 import pytest
 
-from tests.images.conftest import ROOT, Images, injected, podman, security_flags
+from tests.images.conftest import (
+    ROOT,
+    TIMEOUT,
+    Images,
+    injected,
+    packaged_files,
+    podman,
+    security_flags,
+    source_files,
+)
 from tests.init.rootutil import APP_UID, PROXY_UID, istio_lines, save
 from tests.netns import Netns, Topology, pod_and_peer
 
-pytestmark = [pytest.mark.root, pytest.mark.images, pytest.mark.slow]
+pytestmark = [pytest.mark.root, pytest.mark.images, pytest.mark.slow, TIMEOUT]
 
 EXCLUDED_IP, REMOTE, EXCLUDED_PORT, EXCLUDED_INBOUND = "10.97.0.1", 7070, 7071, 8081
 
@@ -141,3 +150,8 @@ def test_the_init_image_carries_only_what_sidecar_init_needs(images: Images) -> 
     )
     done = podman("run", "--rm", "--entrypoint", "python", images.init, "-c", probe)
     assert done.stdout.split("\n")[:3] == ["[]", "[]", "[]"], done.stdout
+
+
+def test_the_init_package_is_the_source_trees(images: Images) -> None:
+    """Built from the tree as it is now: no module missing, none left over from a past build."""
+    assert packaged_files(images.init, "init") == source_files("init")

@@ -15,10 +15,18 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.images.conftest import ROOT, Images, podman, security_flags
+from tests.images.conftest import (
+    ROOT,
+    TIMEOUT,
+    Images,
+    packaged_files,
+    podman,
+    security_flags,
+    source_files,
+)
 from tests.netns import Netns, netns
 
-pytestmark = [pytest.mark.root, pytest.mark.images, pytest.mark.slow]
+pytestmark = [pytest.mark.root, pytest.mark.images, pytest.mark.slow, TIMEOUT]
 
 CLIENT = str(Path(__file__).with_name("https.py"))
 REVIEW = ROOT / "tests" / "testdata" / "webhook" / "hello-review.json"
@@ -114,3 +122,9 @@ def test_it_exits_cleanly_on_sigterm(webhook: tuple[Netns, Path, str]) -> None:
     elapsed = time.monotonic() - started
     assert code == "0", podman("logs", name).stderr
     assert DRAIN <= elapsed < DRAIN + SHUTDOWN + 5
+
+
+def test_the_packages_are_the_source_trees(images: Images) -> None:
+    """Built from the tree as it is now, data files included."""
+    packages = ("injector", "init", "certs")
+    assert packaged_files(images.webhook, *packages) == source_files(*packages)
