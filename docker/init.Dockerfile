@@ -37,7 +37,7 @@ LABEL org.opencontainers.image.title="sidecar-init" \
 # XTABLES_LIBDIR must be one fixed path for ENV, but the extensions live in the multiarch
 # directory (x86_64-linux-gnu, aarch64-linux-gnu, ...): link the one this image has.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends iptables libip4tc2 libip6tc2 libxtables12 \
+ && apt-get install -y --no-install-recommends iptables nftables libip4tc2 libip6tc2 libxtables12 \
  && rm -rf /var/lib/apt/lists/* \
  && ln -s /usr/lib/*-linux-gnu/xtables /usr/lib/xtables \
  && test -f /usr/lib/xtables/libxt_owner.so
