@@ -320,6 +320,8 @@ def _check(args: argparse.Namespace) -> int:
 
 def _live(view: clustercheck.ClusterView, report: Report, reason: str) -> tuple[str, str]:
     """The verdict once the cluster's namespace labels and webhook selectors are known."""
+    from injector import clustercheck
+
     chosen = clustercheck.selection(view, report.namespace, report.labels)
     if chosen.entry is None:
         return "no", chosen.reason

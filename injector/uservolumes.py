@@ -30,8 +30,10 @@ def _entries(value: str) -> dict[str, Any] | str:
         doc = json.loads(value)
     except ValueError:
         return "is not valid JSON"
+    if isinstance(doc, list):  # Istio also takes an array: item i is keyed "i"
+        doc = {str(i): v for i, v in enumerate(doc)}
     if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
-        return "must be a JSON object mapping names to objects"
+        return "must be a JSON object mapping names to objects, or a JSON array of objects"
     return doc
 
 
@@ -46,7 +48,8 @@ def volume(value: str) -> str | None:
     entries = _entries(value)
     if isinstance(entries, str):
         return entries
-    for name, source in entries.items():
+    for key, source in entries.items():
+        name = str(source.get("name") or key)
         problem = _label(name)
         kinds = [k for k in source if k != "name"]
         if problem is None and len(kinds) > 1:  # none is fine: the API server adds emptyDir
@@ -90,7 +93,8 @@ def check_pod(annotations: Mapping[str, str], spec: Mapping[str, Any]) -> list[s
     problems = []
     volumes = [v.get("name") for v in spec.get("volumes") or []]
     user_volumes = _entries(annotations.get(VOLUME, "{}"))
-    for name in user_volumes if isinstance(user_volumes, dict) else ():
+    for key, source in user_volumes.items() if isinstance(user_volumes, dict) else ():
+        name = source.get("name") or key
         if volumes.count(name) > 1:
             problems.append(f"annotation {VOLUME}: volume name {name!r} is already used")
     user_mounts = _entries(annotations.get(MOUNT, "{}"))
@@ -99,7 +103,8 @@ def check_pod(annotations: Mapping[str, str], spec: Mapping[str, Any]) -> list[s
     containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
     proxy: Mapping[str, Any] = next((c for c in containers if c.get("name") == PROXY), {})
     paths = [m.get("mountPath") for m in proxy.get("volumeMounts") or []]
-    for name, fields in user_mounts.items():
+    for key, fields in user_mounts.items():
+        name = fields.get("name") or key
         if name not in volumes:
             problems.append(f"annotation {MOUNT}: the pod has no volume {name!r}")
         if paths.count(fields.get("mountPath")) > 1:

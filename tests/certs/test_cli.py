@@ -97,7 +97,11 @@ def test_status_cert_dir_names_expired_cas_and_leaf(
         (["generate"], 2, "--out"),
         (["generate", "--out", "x", "--ca-days", "0"], 2, "positive"),
         (["nope"], 2, "invalid choice"),
-        (["status", "--cert-dir", "/nonexistent-dir"], 1, "error: [Errno 2]"),
+        (
+            ["status", "--cert-dir", "/nonexistent-dir"],
+            1,
+            "error: /nonexistent-dir/ca.crt: No such file or directory",
+        ),
     ],
 )
 def test_bad_usage_and_errors_are_one_line_no_traceback(

@@ -323,7 +323,8 @@ def test_user_volume_annotations_as_json_arrays_like_istio(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Istio's Prometheus values use the array form; istiod ranges over it by index, and a
-    # `name` inside an item wins over the index (which names items without one).
+    # `name` inside an item wins over the index (which names items without one). A mount whose
+    # index-name matches no volume is denied (the API server would refuse the pod).
     pod = """\
 apiVersion: v1
 kind: Pod
@@ -333,8 +334,7 @@ metadata:
     sidecar.istio.io/userVolume: '[{"name": "istio-certs", "emptyDir": {"medium": "Memory"}}]'
     sidecar.istio.io/userVolumeMount: >-
       [{"name": "istio-certs", "mountPath": "/etc/istio-output-certs"},
-       {"name": "istio-certs", "mountPath": "/etc/second", "readOnly": true},
-       {"mountPath": "/unnamed"}]
+       {"name": "istio-certs", "mountPath": "/etc/second", "readOnly": true}]
 spec:
   containers:
   - name: prometheus
@@ -344,12 +344,14 @@ spec:
     injected = yaml.safe_load(capsys.readouterr().out)
     spec = injected["spec"]
     proxy = next(c for c in spec["initContainers"] if c["name"] == "istio-proxy")
-    assert proxy["volumeMounts"][-3:] == [
+    assert proxy["volumeMounts"][-2:] == [
         {"name": "istio-certs", "mountPath": "/etc/istio-output-certs"},
         {"name": "istio-certs", "mountPath": "/etc/second", "readOnly": True},
-        {"mountPath": "/unnamed", "name": "2"},
     ]
     assert spec["volumes"][-1] == {"name": "istio-certs", "emptyDir": {"medium": "Memory"}}
+    unnamed = pod.replace('"readOnly": true}]', '"readOnly": true}, {"mountPath": "/unnamed"}]')
+    assert main(["inject", "-f", str(write(tmp_path, "u.yaml", unnamed))]) == 1
+    assert "the pod has no volume '2'" in capsys.readouterr().err
 
 
 def test_certs_status_errors_are_one_plain_line(
