@@ -489,3 +489,16 @@ def test_progress_on_a_terminal_for_long_runs(
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
     assert main(["inject", "-f", str(source), "-o", str(tmp_path / "out.yaml")]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_make_demo_summarises_the_injection_instead_of_printing_the_yaml() -> None:
+    demo = Path(__file__).resolve().parents[2] / "manifests" / "examples" / "demo.py"
+    proc = subprocess.run(
+        [sys.executable, str(demo)], capture_output=True, text=True, check=True, timeout=120
+    )
+    inject_part = proc.stdout.split("(summary)", 1)[1].split("== sidecar-init", 1)[0]
+    assert (
+        "Deployment/productpage-v1:\n  + initContainers: istio-init, istio-proxy\n" in inject_part
+    )
+    assert "apiVersion" not in inject_part and len(inject_part.splitlines()) < 20
+    assert "`injector inject --diff -f bookinfo.yaml`: +" in inject_part
