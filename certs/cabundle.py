@@ -1,7 +1,7 @@
 """Keep ``caBundle`` of our MutatingWebhookConfiguration entries equal to the Secret's ``ca.crt``.
 
-The desired value is a pure function of shared state, so every replica may reconcile it
-(design §8.5). We compare first and write only on a difference, with server-side apply of
+The desired value is a pure function of shared state, so every replica may reconcile it.
+We compare first and write only on a difference, with server-side apply of
 just ``name`` + ``clientConfig.caBundle`` per entry, so Helm/GitOps keep owning the rest.
 """
 

@@ -1,6 +1,6 @@
 """Pure certificate generation and validation (``cryptography`` only, no cluster access).
 
-Profile (design §8.2): an ECDSA P-256 CA (RSA-2048 as an option) and serving leaves with
+Profile: an ECDSA P-256 CA (RSA-2048 as an option) and serving leaves with
 SANs for the Service, EKU serverAuth, ``CA:FALSE``, SKI/AKI, a random serial and a
 ``notBefore`` backdated by five minutes. Every function takes ``now`` explicitly.
 """

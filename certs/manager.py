@@ -13,7 +13,7 @@ must never block the server's event loop):
 
 A failure never drops the current certificate: the replica keeps serving its last good leaf
 and tries again. ``ready()`` holds only when that leaf is unexpired and chains to a CA in the
-live ``caBundle`` last observed (design §8.5).
+live ``caBundle`` last observed.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ Clock = Callable[[], datetime]
 
 @dataclass(frozen=True)
 class CertSettings:
-    """Everything the manager needs to know; defaults follow design §8.2."""
+    """Everything the manager needs to know (defaults: the rotation profile of the leaves)."""
 
     namespace: str
     secret_name: str = defaults.SECRET_NAME

@@ -1,4 +1,4 @@
-"""Pure rotation and trust decisions (design §8.2, §8.5); ``now`` is always passed in.
+"""Pure rotation and trust decisions; ``now`` is always passed in.
 
 - CA: rotate when less than 1/3 of its lifetime is left.
 - Leaf: renew when 2/3 of its lifetime is used.

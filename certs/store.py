@@ -1,4 +1,4 @@
-"""The shared CA Secret (design §8.3, §8.4): create-or-adopt, rotate with optimistic locking.
+"""The shared CA Secret: create-or-adopt, rotate with optimistic locking.
 
 Layout (``kubernetes.io/tls``): ``tls.crt``/``tls.key`` the active CA, ``ca.crt`` the trust
 bundle (active first, then previous CAs until they expire). Every replica runs the same

@@ -1,4 +1,4 @@
-"""Hot-swappable TLS serving certificates for uvicorn (design §8.6).
+"""Hot-swappable TLS serving certificates for uvicorn.
 
 The listening socket uses one *base* context that holds the whole protocol and cipher
 policy and no certificate. Its ``sni_callback`` runs on every handshake and points the

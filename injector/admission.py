@@ -1,7 +1,7 @@
 """AdmissionReview in, AdmissionReview out: the webhook's pure request -> response step.
 
 No I/O, no framework: ``review`` takes the decoded JSON body and an ``Injector`` and returns
-a ``Reply`` (HTTP status, response bytes, log fields). The three outcomes (design §7.2):
+a ``Reply`` (HTTP status, response bytes, log fields). The three outcomes:
 
 - skip   -> ``allowed: true``, no patch, a ``warnings`` entry giving the reason;
 - inject -> ``allowed: true``, ``patchType: JSONPatch``, base64 ``patch`` (only when there

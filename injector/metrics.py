@@ -1,4 +1,4 @@
-"""Prometheus metrics of the webhook, under Istio's names (reference §4.3).
+"""Prometheus metrics of the webhook, under Istio's names.
 
 Each app gets its own ``CollectorRegistry`` (tests build many apps). Counting follows
 Istio's ``serveInject`` so existing dashboards read the same:

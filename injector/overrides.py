@@ -1,4 +1,4 @@
-"""User overrides of injected containers, by container name (Istio §2.11).
+"""User overrides of injected containers, by container name.
 
 A pod may declare a container named like one a template injects (``istio-proxy``,
 ``istio-init``, ...). That definition is merged *over* the rendered one (the user wins;

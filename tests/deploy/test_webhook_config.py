@@ -1,4 +1,4 @@
-"""The MutatingWebhookConfiguration: Istio's selection entries (reference §1.1), our settings,
+"""The MutatingWebhookConfiguration: Istio's selection entries, our settings,
 and the fail-open overlay."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _called(
     }
 
 
-# §1.1's precedence table, for a default-revision install, plus our exclusions.
+# Istio's selection precedence, for a default-revision install, plus our exclusions.
 PRECEDENCE = [
     # (namespace, namespace labels, pod labels, entry called or None)
     ("apps", {LEGACY: "enabled"}, {}, NAMESPACE_HOOK),
