@@ -1,6 +1,7 @@
 """The variables a template sees, computed from the (stripped) pod, the config and the request.
 
-Pure: the same inputs always give the same context, which is what makes render caching safe.
+Pure: the same inputs always give the same context, which is what makes render caching safe
+(``Context`` says which part of it a render cache keys on, and how).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import orjson
 
 from injector import annotations as ann
-from injector import identity, mesh, quantity, telemetry
+from injector import identity, mesh, quantity, render_cache, telemetry
 from injector.config import InjectorConfig
 from injector.identity import Workload
 
@@ -90,7 +91,45 @@ def _range_top(text: str) -> int | None:
     return int(start) + int(size) - 1
 
 
-def build(pod: Mapping[str, Any], config: InjectorConfig, s: Settings) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Context:
+    """The template variables, in three parts that a render cache treats differently.
+
+    - ``pod``: the pod's own data (``pod``, ``spec``, ``labels``, ``annotations``), handed to
+      the template as recording views: only what a render reads of it matters;
+    - ``derived``: values computed here from the pod, the settings and the config; small,
+      so they are part of the cache key whole;
+    - ``shared``: the config (``values``, ``mesh``) and pure functions, the same for every
+      pod of one config (the key's config generation covers them).
+    """
+
+    pod: dict[str, Any]
+    derived: dict[str, Any]
+    shared: dict[str, Any]
+
+    def key(self) -> bytes | None:
+        """``derived`` as canonical JSON; None if it is not plain JSON (do not cache)."""
+        try:
+            return orjson.dumps(self.derived, option=_STRICT)
+        except TypeError:
+            return None
+
+    def variables(self, trace: render_cache.Trace) -> dict[str, Any]:
+        """What one render sees; its reads of the pod are recorded in ``trace``."""
+        views = {name: render_cache.view(value, (name,), trace) for name, value in self.pod.items()}
+        annotations = views["annotations"]
+
+        def annotation(name: str, default: Any = "") -> Any:
+            return annotations.get(name, default)
+
+        return {**self.shared, **self.derived, **views, "annotation": annotation}
+
+
+# Types orjson would write like a string (datetimes from YAML) must not share a key with one.
+_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+def build(pod: Mapping[str, Any], config: InjectorConfig, s: Settings) -> Context:
     metadata = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     labels: Mapping[str, str] = metadata.get("labels") or {}
@@ -104,17 +143,7 @@ def build(pod: Mapping[str, Any], config: InjectorConfig, s: Settings) -> dict[s
         if telemetry.semantic_conventions(config.mesh)
         else ""
     )
-
-    def annotation(name: str, default: Any = "") -> Any:
-        return annotations.get(name, default)
-
-    return {
-        "pod": {"metadata": metadata, "spec": spec},
-        "spec": spec,
-        "labels": labels,
-        "annotations": annotations,
-        "values": values,
-        "mesh": config.mesh,
+    derived = {
         "proxy_config": s.proxy_config,
         "proxy_config_json": orjson.dumps(mesh.clean_proxy_config(s.proxy_config)).decode() + "\n",
         "revision": values.get("revision") or "",
@@ -142,11 +171,17 @@ def build(pod: Mapping[str, Any], config: InjectorConfig, s: Settings) -> dict[s
         "compliance_policy": compliance.get("COMPLIANCE_POLICY", ""),
         "compliance_env": compliance,
         "otel_resource_attributes": otel,
-        "annotation": annotation,
+    }
+    shared = {
+        "values": values,
+        "mesh": config.mesh,
         "exclude_inbound_ports": exclude_inbound_ports,
         "join_ports": join_ports,
         "append_multus_network": append_multus_network,
     }
+    own = {"pod": {"metadata": metadata, "spec": spec}, "spec": spec}
+    own.update(labels=labels, annotations=annotations)
+    return Context(own, derived, shared)
 
 
 def image(

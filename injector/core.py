@@ -35,6 +35,7 @@ from injector import (
     probes,
     prometheus,
     reinjection,
+    render_cache,
     template,
     uservolumes,
 )
@@ -80,7 +81,7 @@ class Injector:
 
     def __init__(self, config: InjectorConfig, cache_size: int = 512) -> None:
         self.config = config
-        self.cache = template.RenderCache(cache_size)
+        self.cache = render_cache.RenderCache(cache_size)
         # The agent port Prometheus scrapes after the metrics merge (mesh defaultConfig).
         self.metrics_port = str(config.mesh.get("defaultConfig", {}).get("statusPort", 15020))
 
@@ -128,7 +129,7 @@ class Injector:
         user_spec = spec
         stripped = {"metadata": meta, "spec": spec}
         names = self._templates(metadata.get("annotations") or {})
-        partials = self._render(names, stripped, settings, params)
+        partials = self._render(names, stripped, settings)
         template_pod: dict[str, Any] = {}
         for partial in partials:
             template_pod = merge.merge(template_pod, partial)
@@ -168,26 +169,18 @@ class Injector:
         names: list[str],
         stripped: dict[str, Any],
         settings: context.Settings,
-        params: InjectionParams,
     ) -> list[dict[str, Any]]:
-        stripped_meta = without_managed_fields(stripped["metadata"])
-        key = orjson.dumps(
-            [
-                self.config.generation,
-                names,
-                stripped_meta,
-                stripped["spec"],
-                settings.workload.as_dict(),
-                params.namespace_annotations or {},
-            ],
-            default=str,
-        )
+        ctx = context.build(stripped, self.config, settings)
 
-        def produce() -> list[dict[str, Any]]:
-            ctx = context.build(stripped, self.config, settings)
-            return [template.render(n, self.config.templates[n], ctx) for n in names]
+        def produce(trace: render_cache.Trace) -> list[dict[str, Any]]:
+            variables = ctx.variables(trace)
+            return [template.render(n, self.config.templates[n], variables) for n in names]
 
-        partials: list[dict[str, Any]] = self.cache.get_or_render(key, produce)
+        derived = ctx.key()
+        if derived is None:
+            return produce(render_cache.Trace())
+        base = orjson.dumps([self.config.generation, names]) + derived
+        partials: list[dict[str, Any]] = self.cache.get_or_render(base, ctx.pod, produce)
         return partials
 
     def _post_process(

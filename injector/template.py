@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import jinja2
@@ -36,6 +35,7 @@ import yaml_rs
 from injector import gotemplate
 from injector.errors import ConfigError, InjectionError
 from injector.gotemplate import syntax
+from injector.render_cache import View, plain
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,14 @@ def _finalize(value: Any) -> str:
         return orjson.dumps(value).decode()
     if isinstance(value, jinja2.Undefined):
         return '""'
-    return orjson.dumps(value, default=str).decode()
+    return orjson.dumps(value, default=_default).decode()
+
+
+def _default(value: Any) -> Any:
+    """Pod data reaches templates as ``render_cache`` views: they print as their data."""
+    if isinstance(value, View):
+        return plain(value)
+    return str(value)
 
 
 def _environment() -> jinja2.Environment:
@@ -65,12 +72,13 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["raw"] = Raw
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": plain}  # ``tojson``
     env.globals.update(to_json=_to_json, from_json=_from_json)
     return env
 
 
 def _to_json(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return orjson.dumps(value, default=plain).decode()
 
 
 def _from_json(text: str) -> Any:
@@ -118,33 +126,3 @@ def render(name: str, template: Compiled, context: Mapping[str, Any]) -> dict[st
     if isinstance(template, gotemplate.GoTemplate):
         return gotemplate.as_pod(result)
     return result
-
-
-class RenderCache:
-    """A bounded LRU of rendered partial pods, keyed by the exact serialized inputs.
-
-    Rendering is a pure function of its inputs, so equal keys give equal output: pods of one
-    ReplicaSet (same template, no name yet) hit the cache. Values are stored as JSON bytes and
-    decoded on every hit, so callers always get fresh objects they may keep.
-    """
-
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
-        self._items: OrderedDict[bytes, bytes] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    def get_or_render(self, key: bytes, produce: Callable[[], Any]) -> Any:
-        if self.size <= 0:
-            return produce()
-        cached = self._items.get(key)
-        if cached is not None:
-            self._items.move_to_end(key)
-            self.hits += 1
-            return orjson.loads(cached)
-        self.misses += 1
-        value = produce()
-        self._items[key] = orjson.dumps(value)
-        if len(self._items) > self.size:
-            self._items.popitem(last=False)
-        return orjson.loads(self._items[key])

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from injector import render_cache
 from injector.gotemplate.values import Schema, Struct
 
 
@@ -141,7 +142,7 @@ SIDECAR_DATA = Schema(
 def sidecar_data(ctx: Mapping[str, Any]) -> Struct:
     """``SidecarTemplateData`` from the Jinja context of the same pod."""
     workload = ctx["workload"]
-    pod = ctx["pod"]
+    pod = _unwrapped(ctx["pod"])
     return Struct(
         SIDECAR_DATA,
         {
@@ -162,3 +163,9 @@ def sidecar_data(ctx: Mapping[str, Any]) -> Struct:
             "compliancePolicy": ctx["compliance_policy"],
         },
     )
+
+
+def _unwrapped(value: Any) -> Any:
+    """The pod as plain data. The Go engine works on plain dicts and lists, so it reads the
+    render cache's recording view whole: a Go template's render is keyed on the whole pod."""
+    return render_cache.plain(value) if isinstance(value, render_cache.View) else value

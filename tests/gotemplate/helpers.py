@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from injector import context, identity
+from injector import context, identity, render_cache
 from injector.config import InjectorConfig, default_config
 from injector.gotemplate.data import sidecar_data
 from injector.gotemplate.values import Struct
@@ -22,4 +22,4 @@ def template_data(pod: dict[str, Any], config: InjectorConfig | None = None) -> 
     workload = identity.from_pod(meta, namespace)
     settings = context.settings({"metadata": meta}, config, workload, None)
     ctx = context.build({"metadata": meta, "spec": pod["spec"]}, config, settings)
-    return sidecar_data(ctx)
+    return sidecar_data(ctx.variables(render_cache.Trace()))
