@@ -26,9 +26,6 @@ import orjson
 from injector import jsonshape
 from injector.core import Injected, InjectionParams, Injector
 from injector.errors import InjectionError
-from injector.memo import Answer, ResponseMemo
-
-NO_MEMO = ResponseMemo(0)
 
 API_VERSIONS = frozenset({"admission.k8s.io/v1", "admission.k8s.io/v1beta1"})
 MAX_WARNING = 120  # the apiserver truncates longer ones; kubectl shows them one per line
@@ -69,6 +66,16 @@ class AdmissionRequest(TypedDict, total=False):
 
 
 @dataclass(frozen=True)
+class Answer:
+    """An admission answer without its uid."""
+
+    response: dict[str, Any]  # AdmissionResponse fields other than "uid"
+    decision: Literal["injected", "skipped", "denied"]
+    reason: str
+    patch_ops: int
+
+
+@dataclass(frozen=True)
 class Reply:
     """What the HTTP layer sends and logs."""
 
@@ -96,10 +103,8 @@ def review(
     body: Any,
     injector: Injector,
     params: PathParams | None = None,
-    memo: ResponseMemo = NO_MEMO,
 ) -> Reply:
-    """Answer one decoded AdmissionReview (never raises). With ``memo``, an identical pod
-    (the replicas of a ReplicaSet) is answered from the first one's answer."""
+    """Answer one decoded AdmissionReview (never raises)."""
     try:
         api_version, request = _read_review(body)
     except BadReview as exc:
@@ -111,13 +116,7 @@ def review(
         response = cast(AdmissionResponse, {"uid": request["uid"], **deny(400, reason)})
         return _reply(api_version, response, "denied", reason, fields)
     env = params.env if params is not None else {}
-    key = memo.key(injector.config.generation, request.get("namespace"), env, pod)
-    answer = memo.get(key)
-    error: BaseException | None = None
-    if answer is None:
-        answer, error = _answer(pod, request.get("namespace"), env, injector)
-        if error is None:
-            memo.put(key, answer)
+    answer, error = _answer(pod, request.get("namespace"), env, injector)
     if answer.decision == "injected":
         fields["patch_ops"] = answer.patch_ops
     response = cast(AdmissionResponse, {"uid": request["uid"], **answer.response})

@@ -81,7 +81,7 @@ CANARIES = (
 def prove(config: InjectorConfig) -> list[str]:
     """``ConfigError`` naming the canary pod if the default templates cannot inject it;
     returns warnings for other templates that fail on the minimal pod."""
-    injector = Injector(config, cache_size=0)
+    injector = Injector(config, cache_bytes=0)
     for pod in CANARIES:
         outcome = _inject(injector, pod, "default templates")
         added = _containers(outcome.pod) - _containers(pod)

@@ -225,7 +225,7 @@ def _injector(args: argparse.Namespace) -> Injector:
     config = load_config_files(args.config, args.values, args.mesh, native_sidecars=args.native)
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    return Injector(config, cache_size=64)
+    return Injector(config, cache_bytes=8 * 2**20)
 
 
 class _Progress:

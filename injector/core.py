@@ -1,15 +1,20 @@
 """The injection core: pod + config (+ request facts) -> injected pod and JSON Patch.
 
 Pure and shared: the webhook and ``injector inject`` both call ``Injector.inject``, so they
-can never disagree. Steps, as in Istio's ``injectPod``:
+can never disagree. ``Injector.inject`` decides and validates (``policy.decide``, all
+annotation problems at once), then ``_inject`` walks the pod through one step each, as in
+Istio's ``injectPod``:
 
-1. decide (``policy.decide``) and validate annotations (all problems at once);
-2. strip an earlier injection and put recorded user overrides back (idempotency);
-3. render the selected templates into partial pods and strategic-merge them onto the pod;
-4. merge user overrides of injected containers over the rendered ones;
-5. post-process: URL env overrides, Prometheus merge, probe rewriting, status annotation,
-   container order;
-6. diff the original pod against the result (``patch.make_patch``, linear time).
+1. ``_user_pod``: strip an earlier injection and put recorded user overrides back
+   (idempotency), and derive the per-pod settings;
+2. ``_render``: render the selected templates into partial pods (through the render cache);
+3. ``_injected_spec``: what the templates inject on their own (names the injected parts);
+4. ``_merge_partials``: strategic-merge the partials onto the user's pod, one by one;
+5. ``_honour_user_overrides``: the user's definitions of injected containers win;
+6. ``_post_process``: URL env overrides, Prometheus merge, probe rewriting, status
+   annotation, container order;
+
+and last ``patch.make_patch`` diffs the original pod against the result (linear time).
 
 The input pod is never mutated; the result shares untouched subtrees with it.
 """
@@ -79,9 +84,9 @@ Outcome = Injected | Skipped
 class Injector:
     """Injects pods with one config; keeps a cache of rendered templates for that config."""
 
-    def __init__(self, config: InjectorConfig, cache_size: int = 512) -> None:
+    def __init__(self, config: InjectorConfig, cache_bytes: int = 32 * 2**20) -> None:
         self.config = config
-        self.cache = render_cache.RenderCache(cache_size)
+        self.cache = render_cache.RenderCache(cache_bytes)
         # The agent port Prometheus scrapes after the metrics merge (mesh defaultConfig).
         self.metrics_port = str(config.mesh.get("defaultConfig", {}).get("statusPort", 15020))
 
@@ -117,38 +122,31 @@ class Injector:
         params: InjectionParams,
         warnings: list[str],
     ) -> dict[str, Any]:
-        config = self.config
+        user = self._user_pod(metadata, spec, namespace, params)
+        partials = self._render(self._templates(user.metadata.get("annotations") or {}), user)
+        injected = _injected_spec(partials)
+        merged = _merge_partials(pod, user, partials, injected)
+        merged["spec"], record = _honour_user_overrides(merged["spec"], user, injected)
+        final = self._post_process(merged, injected, record, user, params, warnings)
+        return reinjection.keep_foreign_mounts(final, user.previous)
+
+    def _user_pod(
+        self,
+        metadata: dict[str, Any],
+        spec: dict[str, Any],
+        namespace: str,
+        params: InjectionParams,
+    ) -> UserPod:
+        """The pod as its author wrote it (an earlier injection stripped, recorded overrides
+        of injected containers put back) and the settings derived from it."""
         metadata, spec, previous = reinjection.strip(metadata, spec, self.metrics_port)
-        recorded = overrides.recorded(metadata.get("annotations") or {})
-        spec = overrides.reinsert(spec, recorded)
+        spec = overrides.reinsert(spec, overrides.recorded(metadata.get("annotations") or {}))
         workload = params.workload or identity.from_pod(metadata, namespace)
-        meta = {**metadata, "namespace": namespace}
+        namespaced = {**metadata, "namespace": namespace}
         settings = context.settings(
-            {"metadata": meta}, config, workload, params.namespace_annotations
+            {"metadata": namespaced}, self.config, workload, params.namespace_annotations
         )
-        user_spec = spec
-        stripped = {"metadata": meta, "spec": spec}
-        names = self._templates(metadata.get("annotations") or {})
-        partials = self._render(names, stripped, settings)
-        template_pod: dict[str, Any] = {}
-        for partial in partials:
-            template_pod = merge.merge(template_pod, partial)
-        template_spec = template_pod.get("spec") or {}
-        # A user's own istio-proxy goes to the list the templates inject it into (an init
-        # container for native sidecars), so it merges with ours instead of doubling it.
-        placed = overrides.place_like(spec, template_spec)
-        merged: dict[str, Any] = {**pod, "metadata": metadata, "spec": placed}
-        for partial in partials:
-            merged = merge.merge(merged, partial)
-        new_spec, record = overrides.reapply(merged.get("spec") or {}, user_spec, template_spec)
-        new_spec = overrides.adjust_init_user(
-            new_spec, overrides.user_proxy(user_spec), settings.interception_mode == "TPROXY"
-        )
-        merged["spec"] = new_spec
-        final = self._post_process(
-            merged, template_spec, record, settings, previous, params, warnings
-        )
-        return reinjection.keep_foreign_mounts(final, previous)
+        return UserPod(metadata, namespaced, spec, previous, settings)
 
     def _templates(self, annotations: Mapping[str, str]) -> list[str]:
         requested = ann.split_list(annotations.get(TEMPLATES_ANNOTATION, ""))
@@ -164,13 +162,10 @@ class Injector:
             )
         return names
 
-    def _render(
-        self,
-        names: list[str],
-        stripped: dict[str, Any],
-        settings: context.Settings,
-    ) -> list[dict[str, Any]]:
-        ctx = context.build(stripped, self.config, settings)
+    def _render(self, names: list[str], user: UserPod) -> list[dict[str, Any]]:
+        """The templates' partial pods for ``user``, through the render cache."""
+        stripped = {"metadata": user.namespaced, "spec": user.spec}
+        ctx = context.build(stripped, self.config, user.settings)
 
         def produce(trace: render_cache.Trace) -> list[dict[str, Any]]:
             variables = ctx.variables(trace)
@@ -186,14 +181,16 @@ class Injector:
     def _post_process(
         self,
         pod: dict[str, Any],
-        template_spec: Mapping[str, Any],
+        injected: Mapping[str, Any],
         record: Mapping[str, Any],
-        settings: context.Settings,
-        previous: reinjection.Previous,
+        user: UserPod,
         params: InjectionParams,
         warnings: list[str],
     ) -> dict[str, Any]:
+        """URL env overrides, the Prometheus merge, probe rewriting, the status and override
+        annotations, container order."""
         config = self.config
+        settings = user.settings
         metadata = dict(pod.get("metadata") or {})
         annotations = dict(metadata.get("annotations") or {})
         labels = dict(metadata.get("labels") or {})
@@ -206,9 +203,9 @@ class Injector:
         scrape = prometheus.apply(annotations, config.mesh, self.metrics_port)
         if scrape is not None:
             spec = _with_proxy_env(spec, {prometheus.ENV: scrape})
-        spec = self._rewrite_probes(spec, annotations, settings, previous, warnings)
+        spec = self._rewrite_probes(spec, annotations, settings, user.previous, warnings)
         annotations[reinjection.STATUS] = reinjection.status_annotation(
-            template_spec, str(config.values.get("revision") or "")
+            injected, str(config.values.get("revision") or "")
         )
         if record:
             annotations[overrides.ANNOTATION] = overrides.encode(record)
@@ -242,6 +239,58 @@ class Injector:
         return spec
 
 
+@dataclass(frozen=True)
+class UserPod:
+    """The pod as its author wrote it, ready to inject: ``metadata`` and ``spec`` with an
+    earlier injection stripped (``previous`` says what it had) and recorded overrides back;
+    ``namespaced`` is ``metadata`` with the namespace filled in, as templates see it."""
+
+    metadata: dict[str, Any]
+    namespaced: dict[str, Any]
+    spec: dict[str, Any]
+    previous: reinjection.Previous
+    settings: context.Settings
+
+
+def _injected_spec(partials: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the templates inject, on their own: the partials merged onto nothing. It names
+    the injected containers and volumes (the status annotation, user overrides)."""
+    alone: dict[str, Any] = {}
+    for partial in partials:
+        alone = merge.merge(alone, partial)
+    spec: dict[str, Any] = alone.get("spec") or {}
+    return spec
+
+
+def _merge_partials(
+    pod: Mapping[str, Any],
+    user: UserPod,
+    partials: list[dict[str, Any]],
+    injected: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The partials merged onto the user's pod one after another, as Istio applies them
+    (each one a strategic merge onto the result of the last). A user's own ``istio-proxy``
+    first moves to the list the templates inject it into (an init container for native
+    sidecars), so that it merges with ours instead of doubling it."""
+    placed = overrides.place_like(user.spec, injected)
+    merged: dict[str, Any] = {**pod, "metadata": user.metadata, "spec": placed}
+    for partial in partials:
+        merged = merge.merge(merged, partial)
+    merged["spec"] = merged.get("spec") or {}
+    return merged
+
+
+def _honour_user_overrides(
+    spec: dict[str, Any], user: UserPod, injected: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """The user's definitions of injected containers merged over ours (and recorded, so a
+    reinjection can put them back), and a user ``runAsUser`` carried to the init container."""
+    spec, record = overrides.reapply(spec, user.spec, injected)
+    tproxy = user.settings.interception_mode == "TPROXY"
+    spec = overrides.adjust_init_user(spec, overrides.user_proxy(user.spec), tproxy)
+    return spec, record
+
+
 def without_managed_fields(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """Metadata minus ``managedFields``: injection neither reads nor patches them, and they
     differ between otherwise identical pods (timestamps)."""
@@ -250,7 +299,7 @@ def without_managed_fields(metadata: Mapping[str, Any]) -> dict[str, Any]:
 
 def inject(pod: Any, config: InjectorConfig, params: InjectionParams | None = None) -> Outcome:
     """One-off injection without a render cache (tests, scripts)."""
-    return Injector(config, cache_size=0).inject(pod, params)
+    return Injector(config, cache_bytes=0).inject(pod, params)
 
 
 def _read_pod(pod: Any) -> tuple[dict[str, Any], dict[str, Any]]:

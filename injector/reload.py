@@ -24,7 +24,6 @@ from injector import canary
 from injector.config import InjectorConfig, load_config, read_document
 from injector.core import Injector
 from injector.errors import ConfigError
-from injector.memo import ResponseMemo
 
 logger = logging.getLogger(__name__)
 
@@ -94,15 +93,11 @@ class ConfigState:
         self,
         config: InjectorConfig,
         *,
-        cache_size: int = 512,
-        memo_size: int = 256,
+        cache_bytes: int = 32 * 2**20,
         source_hash: str = "",
     ) -> None:
-        self.cache_size = cache_size
-        self.memo_size = memo_size
-        self.injector = Injector(config, cache_size=cache_size)
-        # Answers depend on the config: a reload starts a fresh memo, like the render cache.
-        self.memo = ResponseMemo(memo_size)
+        self.cache_bytes = cache_bytes
+        self.injector = Injector(config, cache_bytes=cache_bytes)
         self.source_hash = source_hash
         self.generation = 1
         self.loaded_at = time.time()
@@ -116,8 +111,7 @@ class ConfigState:
         return self.injector.config
 
     def swap(self, config: InjectorConfig, source_hash: str) -> None:
-        self.memo = ResponseMemo(self.memo_size)
-        self.injector = Injector(config, cache_size=self.cache_size)  # one reference: atomic
+        self.injector = Injector(config, cache_bytes=self.cache_bytes)  # one reference: atomic
         self.source_hash = source_hash
         self.generation += 1
         self.loaded_at = time.time()
@@ -152,14 +146,12 @@ def _log_warnings(config: InjectorConfig) -> None:
         logger.warning("config: %s", warning)
 
 
-def load_state(files: ConfigFiles, *, cache_size: int = 512, memo_size: int = 256) -> ConfigState:
+def load_state(files: ConfigFiles, *, cache_bytes: int = 32 * 2**20) -> ConfigState:
     """The first load, at start-up: a ``ConfigError`` here stops the server."""
     texts = files.read()
     config = files.build(texts)
     _log_warnings(config)
-    return ConfigState(
-        config, cache_size=cache_size, memo_size=memo_size, source_hash=fingerprint(texts)
-    )
+    return ConfigState(config, cache_bytes=cache_bytes, source_hash=fingerprint(texts))
 
 
 class ConfigReloader:

@@ -17,8 +17,9 @@ reads, and so to the same output: the cached render is exactly what a fresh one 
 Everything else the template sees (values computed from the pod by ``injector.context``,
 config) is in the key whole, as the caller's ``base`` key.
 
-Bounded: at most ``size`` renders and ``traces`` distinct traces (LRU). Values are stored as
-JSON bytes and decoded on every hit, so callers always get fresh objects they may keep.
+Bounded: at most ``max_bytes`` of stored renders and their keys, and ``traces`` distinct
+traces (LRU). Values are stored as JSON bytes and decoded on every hit, so callers always
+get fresh objects they may keep.
 """
 
 from __future__ import annotations
@@ -202,11 +203,20 @@ def plain(value: Any) -> Any:
 
 class RenderCache:
     """Renders keyed on ``base`` (what the caller knows the render depends on) plus the
-    values the pod held at the reads of an earlier render (see the module docstring)."""
+    values the pod held at the reads of an earlier render (see the module docstring).
 
-    def __init__(self, size: int = 512, traces: int = 16) -> None:
-        self.size = size
+    Bounded by bytes, not entries: a stored render costs its key (``base`` and the
+    observations, which hold whatever the template read whole) plus its output, plus
+    ``ENTRY_OVERHEAD``. A render bigger than an eighth of the budget is never stored, so
+    one huge pod cannot flush the cache; the least recently used go first.
+    """
+
+    ENTRY_OVERHEAD = 256  # dict slot, tuple and bytes headers, roughly
+
+    def __init__(self, max_bytes: int = 32 * 2**20, traces: int = 16) -> None:
+        self.max_bytes = max_bytes
         self.max_traces = traces
+        self.bytes = 0
         self._traces: OrderedDict[Trace, None] = OrderedDict()
         self._items: OrderedDict[tuple[bytes, int, bytes], bytes] = OrderedDict()
         self.hits = 0
@@ -218,7 +228,7 @@ class RenderCache:
         """Partials for ``pod`` (a mapping of template variable names to pod data):
         cached, or ``produce(trace)``, which must give the template only views of ``pod``
         made with ``view(..., trace)``."""
-        if self.size <= 0:
+        if self.max_bytes <= 0:
             return produce(Trace())
         for trace in reversed(self._traces):
             observed = trace.observe(pod)
@@ -237,10 +247,18 @@ class RenderCache:
         if observed is None:
             return value
         stored = orjson.dumps(value)
-        self._items[base, trace.serial, observed] = stored
-        if len(self._items) > self.size:
-            self._items.popitem(last=False)
+        self._store((base, trace.serial, observed), stored)
         return orjson.loads(stored)
+
+    def _store(self, key: tuple[bytes, int, bytes], stored: bytes) -> None:
+        size = _cost(key, stored)
+        if size > self.max_bytes // 8:
+            return
+        self._items[key] = stored
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            evicted, value = self._items.popitem(last=False)
+            self.bytes -= _cost(evicted, value)
 
     def _remember(self, trace: Trace) -> Trace:
         """The trace to key on: ``trace``, or a known one with the same reads."""
@@ -251,5 +269,9 @@ class RenderCache:
         if len(self._traces) > self.max_traces:
             evicted, _ = self._traces.popitem(last=False)
             for key in [key for key in self._items if key[1] == evicted.serial]:
-                del self._items[key]
+                self.bytes -= _cost(key, self._items.pop(key))
         return trace
+
+
+def _cost(key: tuple[bytes, int, bytes], stored: bytes) -> int:
+    return len(key[0]) + len(key[2]) + len(stored) + RenderCache.ENTRY_OVERHEAD

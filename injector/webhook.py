@@ -146,8 +146,7 @@ async def _answer(request: Request, state: WebhookState) -> Reply:
     if logger.isEnabledFor(logging.DEBUG):  # the pod body only ever at DEBUG
         logger.debug("admission request %s", body.decode("utf-8", "replace"))
     params = state.path_params(request.scope["path"])
-    live = state.config
-    return admission.review(document, live.injector, params, live.memo)
+    return admission.review(document, state.config.injector, params)
 
 
 async def _read_body(request: Request, limit: int = MAX_BODY) -> bytes:

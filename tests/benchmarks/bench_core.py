@@ -3,7 +3,7 @@
 - hello pod: median ``Injector.inject`` time, and its ratio to ``json.loads + json.dumps`` of
   the same pod measured in the same run (a machine-independent yardstick);
 - pods with 1,000 and 2,000 env vars: median ms cache-hot (render cache hit, the ReplicaSet
-  case) and cache-cold (``cache_size=0``: every call renders), and the 2000/1000 ratio
+  case) and cache-cold (``cache_bytes=0``: every call renders), and the 2000/1000 ratio
   (linear growth: <= 2.2); target: 1,000 env vars <= 10 ms;
 - our linear patch vs ``jsonpatch.make_patch(original, injected)`` on the 1,000-env pod;
 - the whole ``admission.review`` step (orjson decode of the body included) for the large pod.
@@ -56,7 +56,7 @@ def env_pod(count: int) -> dict[str, Any]:
 def main() -> int:
     config = load_config()
     hot = Injector(config)
-    cold = Injector(config, cache_size=0)
+    cold = Injector(config, cache_bytes=0)
     hello = json.loads((TESTDATA / "hello-review.json").read_text())["request"]["object"]
 
     inject_hello = median_ms(lambda: hot.inject(hello, PARAMS), 2000)

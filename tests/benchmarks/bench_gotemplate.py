@@ -3,7 +3,7 @@
 Both run over the same per-pod contexts, built from pods shaped like the API server's: each
 has its own name, uid and ServiceAccount token volume, so nothing is served from a cache.
 Printed: the median time of one render (template text -> partial pod) for each syntax, and
-of one whole cold injection (``cache_size=0``) with each, and the Go/Jinja ratios; target
+of one whole cold injection (``cache_bytes=0``) with each, and the Go/Jinja ratios; target
 for the render: Go <= 1.5 x Jinja. Parsing is timed too (it happens once per config load).
 """
 
@@ -82,7 +82,7 @@ def main() -> int:
     jinja_t, go_t = jinja_config.templates["sidecar"], go_config.templates["sidecar"]
     jinja_us = median_us(lambda c: template.render("sidecar", jinja_t, c), ctxs)
     go_us = median_us(lambda c: template.render("sidecar", go_t, c), ctxs)
-    cold_jinja, cold_go = Injector(jinja_config, cache_size=0), Injector(go_config, cache_size=0)
+    cold_jinja, cold_go = Injector(jinja_config, cache_bytes=0), Injector(go_config, cache_bytes=0)
     inject_jinja = median_us(lambda p: cold_jinja.inject(p, PARAMS), batch, rounds=2)
     inject_go = median_us(lambda p: cold_go.inject(p, PARAMS), batch, rounds=2)
     print(f"sidecar template over {PODS} distinct pods (median per pod)")

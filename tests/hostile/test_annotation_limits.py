@@ -35,7 +35,7 @@ EMPTY_V = json.dumps({"v": {"emptyDir": {}}})
 def inject(annotations: dict[str, str]) -> dict[str, Any]:
     pod = copy.deepcopy(POD)
     pod["metadata"]["annotations"] = annotations
-    outcome = Injector(default_config(), cache_size=0).inject(pod, InjectionParams("default"))
+    outcome = Injector(default_config(), cache_bytes=0).inject(pod, InjectionParams("default"))
     assert outcome.injected
     return outcome.pod  # type: ignore[union-attr]
 

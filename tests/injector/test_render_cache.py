@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from injector.config import InjectorConfig, default_config, load_config
 from injector.core import InjectionParams, Injector, inject
 from injector.errors import InjectionError
-from injector.render_cache import Trace, view
+from injector.render_cache import RenderCache, Trace, view
 from tests.injector.test_properties import containers
 
 PARAMS = InjectionParams(namespace="apps")
@@ -150,14 +150,43 @@ def test_views_read_like_the_data_they_wrap() -> None:
     assert observed != trace.observe({"x": {"a": [1, {"b": 0}], "c": "d"}})
 
 
-def test_the_cache_is_bounded_in_entries_and_traces() -> None:
-    injector = Injector(probe_config(), cache_size=4)
-    for n in range(10):
+def stored_bytes(injector: Injector) -> int:
+    """What the cache's entries really hold: keys (base, observations) and outputs."""
+    items = injector.cache._items.items()
+    return sum(len(key[0]) + len(key[2]) + len(value) for key, value in items)
+
+
+def tolerations(n: int, count: int) -> list[dict[str, str]]:
+    return [{"key": f"pool-{n}-{i}", "operator": "Exists"} for i in range(count)]
+
+
+def test_the_cache_is_bounded_in_bytes_and_traces() -> None:
+    """Pods whose read parts are large (the probe template prints tolerations whole) fill a
+    byte budget, not an entry count: 40 pods of ~15 KiB each (their reads and the sidecar
+    render) stay within 256 KiB."""
+    budget = 256 * 2**10
+    injector = Injector(probe_config(), cache_bytes=budget)
+    for n in range(40):
         pod = replicaset_pod()
-        pod["spec"]["containers"][0]["image"] = f"example.com/web:{n}"
+        pod["spec"]["tolerations"] = tolerations(n, 100)
         same_as_fresh(injector, pod)
-    assert len(injector.cache._items) <= 4
+    held = stored_bytes(injector)
+    assert 2 <= len(injector.cache._items) < 40
+    assert held <= budget
+    assert injector.cache.bytes == held + len(injector.cache._items) * RenderCache.ENTRY_OVERHEAD
     assert len(injector.cache._traces) <= injector.cache.max_traces
+
+
+def test_a_render_too_big_for_the_budget_is_served_but_not_kept() -> None:
+    injector = Injector(probe_config(), cache_bytes=256 * 2**10)
+    same_as_fresh(injector, replicaset_pod())
+    kept = dict(injector.cache._items)
+    huge = replicaset_pod()
+    huge["spec"]["tolerations"] = tolerations(0, 5000)  # ~400 KiB read whole
+    same_as_fresh(injector, huge)
+    assert injector.cache._items == kept  # nothing evicted, nothing added
+    same_as_fresh(injector, replica(replicaset_pod(), "k2m9q", "u2"))
+    assert injector.cache.hits >= 1
 
 
 labels = st.dictionaries(
@@ -231,7 +260,10 @@ def edit(pod: dict[str, Any], change: str, n: int) -> dict[str, Any]:
     return pod
 
 
-CACHED = {"default": Injector(default_config(), cache_size=64), "probe": Injector(probe_config())}
+CACHED = {
+    "default": Injector(default_config(), cache_bytes=2**20),
+    "probe": Injector(probe_config()),
+}
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -53,7 +53,7 @@ def test_webhook_patch_equals_injector_inject(live: Running, name: str) -> None:
         )
     ops = json.loads(base64.b64decode(response.json()["response"]["patch"]))
     from_webhook = jsonpatch.apply_patch(pod, ops)
-    result = transform(yaml.safe_dump(pod), Injector(load_config(), cache_size=0))
+    result = transform(yaml.safe_dump(pod), Injector(load_config(), cache_bytes=0))
     from_cli = yaml.safe_load(result.text)
     assert from_webhook == from_cli
 

@@ -92,7 +92,7 @@ def test_reload_good_then_broken_then_fixed(certs: Certs, tmp_path: Path) -> Non
 def test_reloader_unit(tmp_path: Path) -> None:
     (tmp_path / "values").write_text(values("a"))
     files = ConfigFiles(tmp_path)
-    state = load_state(files, cache_size=8)
+    state = load_state(files, cache_bytes=64 * 2**10)
     reloader = ConfigReloader(files, state, interval=0.01)
     first = state.injector
     assert asyncio.run(reloader.check()) is False  # unchanged
