@@ -92,11 +92,13 @@ def replicas(base: dict[str, Any], count: int, seed: int = 1) -> Iterator[dict[s
         yield review
 
 
-def distinct(base: dict[str, Any], count: int, seed: int = 2) -> Iterator[dict[str, Any]]:
-    """``count`` requests, each for the first pod of a different workload."""
+def distinct(
+    base: dict[str, Any], count: int, seed: int = 2, suffix: str = ""
+) -> Iterator[dict[str, Any]]:
+    """``count`` requests, each for the first pod of a different workload (``app-<n><suffix>``)."""
     rng = random.Random(seed)
     for n in range(count):
-        app = f"app-{n:05d}"
+        app = f"app-{n:05d}{suffix}"
         review = as_replicaset_pod(base, app, _token(rng, 9))
         for container in review["request"]["object"]["spec"]["containers"]:
             container["image"] = f"registry.example.com/{app}/{container['name']}:1.{n}"
