@@ -151,12 +151,15 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Remove what an injection added, as recorded in the pod's "
         "sidecar.istio.io/status annotation: injected containers, volumes and pull secrets, "
         "the labels and annotations set, probe and Prometheus rewrites. What has no record "
-        "is named in a warning. Workloads without the annotation are left as they are.",
+        "is named in a warning. Workloads without the annotation are left as they are. "
+        "With the configuration the pods were injected with (--values, --mesh, --config), "
+        "labels and annotations that re-injection would put back unchanged go too.",
         epilog="Exit codes: 0 done (also when nothing was injected), 1 an error (nothing "
         "written), 2 bad usage; with --diff: 0 no changes, 1 changes, 2 an error. "
         "--log-level LEVEL is accepted here too.",
     )
     _input_flags(uninject)
+    _config_flags(uninject)
     uninject.add_argument("-o", "--output", help="write here instead of stdout (only on success)")
     uninject.add_argument(
         "--diff", action="store_true", help="print a unified diff; exit 1 if anything changes"
@@ -276,7 +279,10 @@ def _inject(args: argparse.Namespace) -> int:
 def _uninject(args: argparse.Namespace) -> int:
     from injector import uninject
 
-    return _rewrite(args, uninject.edit, "uninjected")
+    configured = args.config or args.values or args.mesh or args.native is not None
+    return _rewrite(
+        args, uninject.Uninjector(_injector(args) if configured else None), "uninjected"
+    )
 
 
 def _rewrite(args: argparse.Namespace, injector: Injector | Edit, label: str) -> int:

@@ -288,7 +288,7 @@ def _evaluate(
         )
     pod = _plain_pod(template, f"document {workload.index} ({label})")
     job = _at(data, workload.path[:-2]) if workload.kind == "CronJob" else None
-    lifted = edit is uninject.edit and uninject.record_on_job(pod, job)
+    lifted = isinstance(edit, uninject.Uninjector) and uninject.record_on_job(pod, job)
     if lifted and isinstance(job, Mapping):  # Istio puts a CronJob pod's metadata there
         pod = {"metadata": _plain(job["metadata"], label, "metadata"), "spec": pod["spec"]}
     workload_id = Workload(name, namespace, workload.kind, str(obj.get("apiVersion") or ""))

@@ -28,9 +28,9 @@ from typing import Any
 import orjson
 
 from injector import annotations as ann
-from injector import identity, overrides, patch, probes, prometheus, reinjection
-from injector.core import Injected, InjectionParams, Outcome, Skipped
-from injector.errors import InjectionError, InvalidPodError
+from injector import overrides, patch, probes, reinjection, restore
+from injector.core import Injected, InjectionParams, Injector, Outcome, Skipped
+from injector.errors import InjectionError, InjectorError, InvalidPodError
 from injector.identity import Workload
 
 STATUS = reinjection.STATUS
@@ -39,11 +39,6 @@ TEMPLATES = "inject.istio.io/templates"
 _GATEWAY_SYSCTL = {"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}
 PROXY = "istio-proxy"
 _LISTS = ("containers", "initContainers")
-_SCRAPE_PATH = "/stats/prometheus"
-_DEFAULT_CONTAINER = (
-    "kubectl.kubernetes.io/default-container",
-    "kubectl.kubernetes.io/default-logs-container",
-)
 # Set by the CNI template from the pod's own annotation or the values: no record tells which.
 _CNI_ANNOTATIONS = (
     "sidecar.istio.io/interceptionMode",
@@ -52,18 +47,34 @@ _CNI_ANNOTATIONS = (
     "traffic.sidecar.istio.io/includeInboundPorts",
     "traffic.sidecar.istio.io/excludeInboundPorts",
 )
-_MULTUS = "k8s.v1.cni.cncf.io/networks"
-_ISTIO_CNI_NETWORK = "default/istio-cni"
-_SUFFIXES = {
-    **{suffix: ("probe", field) for field, suffix in probes.PROBES},
-    **{suffix: ("hook", hook) for hook, suffix in probes.HOOKS},
-}
 
 
-def uninject(pod: Any, workload: Workload | None = None) -> Outcome:
+class Uninjector:
+    """``uninject`` in the shape of ``Injector.inject`` (what ``injector.manifests`` calls).
+
+    With the ``Injector`` of the configuration the pods were injected with, the labels and
+    annotations that re-injecting the result would put back unchanged go too: those of an
+    operator's own templates, of ``injectedAnnotations``, of the CNI template. (A key the pod
+    had itself with that very value cannot be told apart; re-injection gives the same pod.)
+    """
+
+    def __init__(self, injector: Injector | None = None) -> None:
+        self.injector = injector
+
+    def __call__(self, pod: Any, params: InjectionParams) -> Outcome:
+        return uninject(pod, params.workload, self.injector, params)
+
+
+def uninject(
+    pod: Any,
+    workload: Workload | None = None,
+    injector: Injector | None = None,
+    params: InjectionParams | None = None,
+) -> Outcome:
     """The pod without its injection (``Injected``: the patch removes it), or ``Skipped``
     when the pod carries no injection. ``workload`` names the enclosing object, which the
-    canonical-name label may have been derived from."""
+    canonical-name label may have been derived from; ``injector`` and ``params``, when
+    given, re-inject to find what else the injection added (see ``Uninjector``)."""
     metadata, spec = _read(pod)
     annotations: dict[str, str] = dict(metadata.get("annotations") or {})
     if STATUS not in annotations:
@@ -82,24 +93,76 @@ def uninject(pod: Any, workload: Workload | None = None) -> Outcome:
         for e in proxy.get("env") or []
         if isinstance(e, dict)
     }
-    spec = _restore_probes(spec, env.get(probes.PROBERS_ENV, ""), warnings)
+    spec = restore.probes(spec, env.get(probes.PROBERS_ENV, ""), warnings)
     if "gateway" in ann.split_list(annotations.get(TEMPLATES, "")):
         spec = _without_gateway_sysctl(spec)
-    annotations = _restore_annotations(annotations, status, spec, env, warnings)
-    labels = _restore_labels(dict(metadata.get("labels") or {}), metadata, workload, env)
+    annotations.pop(STATUS)
+    annotations.pop(overrides.ANNOTATION, None)
+    annotations = restore.pod_annotations(annotations, status, spec, env, warnings)
+    labels = restore.pod_labels(dict(metadata.get("labels") or {}), metadata, workload, env)
     metadata = _set(metadata, "annotations", annotations)
     metadata = _set(metadata, "labels", labels)
     restored = _set(dict(pod), "metadata", metadata)
     restored["spec"] = spec
+    if injector is not None:
+        restored = _without_redundant(restored, injector, params or InjectionParams(), warnings)
+    kept = [k for k in _CNI_ANNOTATIONS if k in _section(restored, "annotations")]
+    if "istio-validation" in status["initContainers"] and kept:
+        warnings.append(
+            f"annotations kept: {', '.join(kept)} (the CNI template sets them, and whether "
+            "the pod had them before is not recorded"
+            + (")" if injector else "; --values with the cluster's values decides)")
+        )
     names = [*status["initContainers"], *status["containers"]]
     reason = f"removed {', '.join(names) or 'the injection record'}"
     ops = _collapse_emptied(patch.make_patch(pod, restored), restored)
     return Injected(restored, ops, reason, tuple(warnings))
 
 
-def edit(pod: Any, params: InjectionParams) -> Outcome:
-    """``uninject`` in the shape of ``Injector.inject`` (for ``injector.manifests``)."""
-    return uninject(pod, params.workload)
+edit = Uninjector()  # without a configuration: the records alone
+
+
+def _without_redundant(
+    restored: dict[str, Any], injector: Injector, params: InjectionParams, warnings: list[str]
+) -> dict[str, Any]:
+    """``restored`` without each label and annotation that re-injection puts back as it is
+    (re-injecting without it gives the very pod re-injecting with it gives)."""
+    try:
+        base = injector.inject(restored, params)
+    except InjectorError as exc:
+        warnings.append(
+            f"not re-injected with the given configuration ({exc}): labels and "
+            "annotations only injection sets may remain"
+        )
+        return restored
+    if not isinstance(base, Injected):
+        warnings.append(
+            f"the given configuration would not inject the result ({base.reason}): "
+            "labels and annotations only injection sets may remain"
+        )
+        return restored
+    for section in ("labels", "annotations"):
+        for key in list(_section(restored, section)):
+            if key.startswith(restore.SCRAPE_PREFIXES):  # restored from the proxy's record
+                continue
+            candidate = _without_key(restored, section, key)
+            try:
+                again = injector.inject(candidate, params)
+            except InjectorError:
+                continue
+            if isinstance(again, Injected) and again.pod == base.pod:
+                restored = candidate
+    return restored
+
+
+def _section(pod: Mapping[str, Any], section: str) -> Mapping[str, str]:
+    return (pod.get("metadata") or {}).get(section) or {}
+
+
+def _without_key(pod: dict[str, Any], section: str, key: str) -> dict[str, Any]:
+    values = {k: v for k, v in _section(pod, section).items() if k != key}
+    metadata = _set(dict(pod.get("metadata") or {}), section, values)
+    return _set(dict(pod), "metadata", metadata)
 
 
 def record_on_job(pod: Mapping[str, Any], job: Any) -> bool:
@@ -304,192 +367,6 @@ def _find(spec: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
             if isinstance(container, dict) and container.get("name") == name:
                 return container
     return None
-
-
-# -- probes -----------------------------------------------------------------------------------
-
-
-def _restore_probes(spec: dict[str, Any], recorded: str, warnings: list[str]) -> dict[str, Any]:
-    """Probes and hooks pointed at the agent get their recorded handlers back."""
-    try:
-        probers = orjson.loads(recorded) if recorded else {}
-    except orjson.JSONDecodeError:
-        probers = {}
-        warnings.append(f"{probes.PROBERS_ENV} is not valid JSON: probes not restored")
-    if not isinstance(probers, dict):
-        probers = {}
-    for path, original in probers.items():
-        if not _restore_one(spec, str(path), original):
-            warnings.append(
-                f"probe {path}: not restored (the pod no longer points it at the agent)"
-            )
-    for field in _LISTS:
-        for container in spec.get(field) or []:
-            for where, handler in _handlers(container):
-                http = handler.get("httpGet")
-                if isinstance(http, dict) and str(http.get("path", "")).startswith(
-                    ("/app-health/", "/app-lifecycle/")
-                ):
-                    warnings.append(
-                        f"container {container.get('name')}: {where} points at the agent "
-                        f"({http.get('path')}) and there is no record of the original"
-                    )
-    return spec
-
-
-def _restore_one(spec: dict[str, Any], path: str, original: Any) -> bool:
-    parts = path.strip("/").split("/")
-    if len(parts) != 3 or parts[2] not in _SUFFIXES or not isinstance(original, dict):
-        return False
-    kind = next((k for k in ("httpGet", "tcpSocket", "grpc") if k in original), None)
-    if kind is None or not isinstance(original[kind], dict):
-        return False
-    where, field = _SUFFIXES[parts[2]]
-    for list_name in _LISTS:
-        items = spec.get(list_name) or []
-        for i, container in enumerate(items):
-            if not isinstance(container, dict) or container.get("name") != parts[1]:
-                continue
-            holder = container if where == "probe" else container.get("lifecycle")
-            handler = holder.get(field) if isinstance(holder, dict) else None
-            if not isinstance(handler, dict) or _pointed_path(handler) != path:
-                return False
-            new_handler = _with_action(handler, kind, dict(original[kind]))
-            if where == "probe":
-                updated = {**container, field: new_handler}
-            else:
-                updated = {**container, "lifecycle": {**holder, field: new_handler}}  # type: ignore[dict-item]
-            spec[list_name] = [*items[:i], updated, *items[i + 1 :]]
-            return True
-    return False
-
-
-def _pointed_path(handler: Mapping[str, Any]) -> str:
-    http = handler.get("httpGet")
-    return str(http.get("path", "")) if isinstance(http, dict) else ""
-
-
-def _with_action(handler: Mapping[str, Any], kind: str, action: dict[str, Any]) -> dict[str, Any]:
-    """``handler`` with its agent ``httpGet`` replaced by the original action, in place (an
-    original ``httpGet`` keeps the key order the pod has)."""
-    result: dict[str, Any] = {}
-    for key, value in handler.items():
-        if key != "httpGet":
-            result[key] = value
-        elif kind == "httpGet":
-            ordered = {k: action[k] for k in value if k in action}
-            result[key] = {**ordered, **action}
-    if kind != "httpGet":
-        result[kind] = action
-    return result
-
-
-def _handlers(container: Any) -> list[tuple[str, Mapping[str, Any]]]:
-    if not isinstance(container, dict):
-        return []
-    found = [(f, container[f]) for f, _ in probes.PROBES if isinstance(container.get(f), dict)]
-    lifecycle = container.get("lifecycle")
-    if isinstance(lifecycle, dict):
-        found += [
-            (f"lifecycle.{h}", lifecycle[h])
-            for h, _ in probes.HOOKS
-            if isinstance(lifecycle.get(h), dict)
-        ]
-    return found
-
-
-# -- metadata ---------------------------------------------------------------------------------
-
-
-def _restore_annotations(
-    annotations: dict[str, str],
-    status: Mapping[str, Any],
-    spec: Mapping[str, Any],
-    env: Mapping[str, str],
-    warnings: list[str],
-) -> dict[str, str]:
-    annotations.pop(STATUS, None)
-    annotations.pop(overrides.ANNOTATION, None)
-    if annotations.get("istio.io/rev") == status["revision"]:
-        del annotations["istio.io/rev"]
-    first = next((c.get("name") for c in spec.get("containers") or [] if isinstance(c, dict)), None)
-    for key in _DEFAULT_CONTAINER:
-        # kubectl's own default is the first container: removing that value changes nothing.
-        if key in annotations and annotations[key] == first:
-            del annotations[key]
-    _restore_scrape(annotations, env, warnings)
-    if "istio-validation" in status["initContainers"]:
-        kept = [k for k in _CNI_ANNOTATIONS if k in annotations]
-        if kept:
-            warnings.append(
-                f"annotations kept: {', '.join(kept)} (the CNI template sets them, and whether "
-                "the pod had them before is not recorded)"
-            )
-    networks = annotations.get(_MULTUS)
-    if networks is not None:
-        rest = [n for n in (s.strip() for s in networks.split(",")) if n != _ISTIO_CNI_NETWORK]
-        if rest:
-            annotations[_MULTUS] = ",".join(rest)
-        else:
-            del annotations[_MULTUS]
-    return annotations
-
-
-def _restore_scrape(
-    annotations: dict[str, str], env: Mapping[str, str], warnings: list[str]
-) -> None:
-    """The Prometheus merge's annotations, replaced by the app's own (recorded on the proxy)."""
-    recorded = env.get(prometheus.ENV)
-    port = annotations.get("prometheus.io/port", "")
-    ours = (
-        annotations.get("prometheus.io/path") == _SCRAPE_PATH
-        and annotations.get("prometheus.io/scrape") == "true"
-        and (recorded is not None or port == "15020")
-    )
-    if not ours:
-        return
-    for key in ("prometheus.io/port", "prometheus.io/path", "prometheus.io/scrape"):
-        del annotations[key]
-    original = prometheus.original_annotations(recorded or "")
-    targets = prometheus.parse_targets(original.get(prometheus.TARGETS, ""))
-    if targets:
-        stand_ins = [
-            f"prometheus.io/{key}"
-            for key in ("port", "path")
-            if original.get(f"prometheus.io/{key}") == targets[0][key]
-        ]
-        if stand_ins:
-            warnings.append(
-                f"{' and '.join(stand_ins)} restored from the first scrape target: the record "
-                f"does not tell whether the pod set them or only {prometheus.TARGETS}"
-            )
-    annotations.update(original)
-
-
-def _restore_labels(
-    labels: dict[str, str],
-    metadata: Mapping[str, Any],
-    workload: Workload | None,
-    env: Mapping[str, str],
-) -> dict[str, str]:
-    if labels.get("security.istio.io/tlsMode") == "istio":
-        del labels["security.istio.io/tlsMode"]
-    if (
-        labels.get("networking.istio.io/tunnel") == "http"
-        and env.get("ISTIO_META_ENABLE_HBONE") == "true"
-    ):
-        del labels["networking.istio.io/tunnel"]
-    name_key, revision_key = (
-        "service.istio.io/canonical-name",
-        "service.istio.io/canonical-revision",
-    )
-    others = {k: v for k, v in labels.items() if k not in (name_key, revision_key)}
-    owner = workload or identity.from_pod(metadata, str(metadata.get("namespace") or "default"))
-    if labels.get(name_key) == identity.canonical_name(others, owner):
-        del labels[name_key]
-    if labels.get(revision_key) == identity.canonical_revision(others):
-        del labels[revision_key]
-    return labels
 
 
 def _set(mapping: dict[str, Any], key: str, value: Any) -> dict[str, Any]:

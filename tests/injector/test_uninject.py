@@ -21,8 +21,12 @@ import pytest
 
 from injector import quantity, uninject
 from injector.cli import main
+from injector.config import InjectorConfig
+from injector.core import Injector
 from injector.manifests import transform
-from tests.injector.helpers import ISTIO, OURS, load_docs, normalize
+from tests.injector.helpers import ISTIO, OURS, istio_config, load_docs, normalize
+from tests.injector.test_golden import case_config
+from tests.injector.test_istio_parity import CASES as ISTIO_CASES
 
 Docs = list[Any]
 
@@ -273,3 +277,56 @@ def test_cli_uninject_warnings_go_to_stderr(capsys: pytest.CaptureFixture[str]) 
     assert main(["uninject", "-f", str(OURS / "values-settings.yaml.injected")]) == 0
     err = capsys.readouterr().err
     assert "warning: document 1 (Pod/from-values): annotations kept:" in err
+
+
+def _secret_removed(docs: Docs) -> Docs:
+    docs = copy.deepcopy(docs)
+    del docs[0]["spec"]["imagePullSecrets"]
+    return docs
+
+
+# With the configuration the goldens were injected with, what only re-injection can tell goes.
+INEXACT_CONFIGURED = {
+    **INEXACT,
+    "values-decide": (_same, ""),
+    "values-settings": (_secret_removed, "imagePullSecrets removed as injected"),
+}
+
+
+def _config_of(injected: Path) -> InjectorConfig:
+    name = injected.name.removesuffix(".yaml.injected")
+    if injected.parent == OURS:
+        return case_config(name)
+    source, native, *extra = ISTIO_CASES[name]
+    return istio_config(native, *extra)
+
+
+@pytest.mark.parametrize(("name", "source", "injected"), PAIRS, ids=lambda v: str(v)[-40:])
+def test_uninject_with_the_configuration(name: str, source: Path, injected: Path) -> None:
+    edit = uninject.Uninjector(Injector(_config_of(injected)))
+    result = transform(injected.read_text(), edit)
+    warnings = [w for r in result.reports if r.outcome for w in r.outcome.warnings]
+    adjust, warning = INEXACT_CONFIGURED.get(name, (_same, ""))
+    expected = adjust(load_docs(source.read_text()))
+    got = load_docs(result.text)
+    if adjust in EQUIVALENCES:
+        got = adjust(got)
+    assert normalize(got) == normalize(expected)
+    if warning:
+        assert any(warning in w for w in warnings), warnings
+    assert not any("CNI template" in w for w in warnings)
+    if injected.parent == OURS and name in TEXTUAL:
+        assert result.text == source.read_text()
+
+
+def test_cli_uninject_with_values_removes_what_the_templates_added(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    injected = str(OURS / "values-decide.yaml.injected")
+    values = str(OURS / "values-decide.values.yaml")
+    assert main(["uninject", "-f", injected]) == 0
+    assert "team: shop" in capsys.readouterr().out  # no record of the custom template's label
+    assert main(["uninject", "-f", injected, "--values", values]) == 0
+    out = capsys.readouterr().out
+    assert "team: shop" not in out
+    assert load_docs(out) == load_docs((OURS / "values-decide.yaml").read_text())
