@@ -535,3 +535,4 @@ def test_make_demo_summarises_the_injection_instead_of_printing_the_yaml() -> No
     )
     assert "apiVersion" not in inject_part and len(inject_part.splitlines()) < 20
     assert "`injector inject --diff -f bookinfo.yaml`: +" in inject_part
+    assert "`injector inject | injector uninject`: the file back byte for byte" in inject_part
