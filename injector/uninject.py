@@ -107,11 +107,11 @@ def uninject(
     if injector is not None:
         restored = _without_redundant(restored, injector, params or InjectionParams(), warnings)
     kept = [k for k in _CNI_ANNOTATIONS if k in _section(restored, "annotations")]
-    if "istio-validation" in status["initContainers"] and kept:
+    if injector is None and "istio-validation" in status["initContainers"] and kept:
         warnings.append(
             f"annotations kept: {', '.join(kept)} (the CNI template sets them, and whether "
-            "the pod had them before is not recorded"
-            + (")" if injector else "; --values with the cluster's values decides)")
+            "the pod had them before is not recorded; --values with the cluster's values "
+            "decides)"
         )
     names = [*status["initContainers"], *status["containers"]]
     reason = f"removed {', '.join(names) or 'the injection record'}"

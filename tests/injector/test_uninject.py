@@ -330,3 +330,18 @@ def test_cli_uninject_with_values_removes_what_the_templates_added(
     out = capsys.readouterr().out
     assert "team: shop" not in out
     assert load_docs(out) == load_docs((OURS / "values-decide.yaml").read_text())
+
+
+def test_with_the_configuration_the_pods_own_cni_annotation_stays() -> None:
+    own = "traffic.sidecar.istio.io/excludeOutboundIPRanges"
+    (pod,) = load_docs((OURS / "values-settings.yaml").read_text())
+    pod["metadata"]["annotations"][own] = "10.0.0.0/8"
+    injector = Injector(case_config("values-settings"))
+    injected = injector.inject(pod)
+    assert injected.injected
+    outcome = uninject.uninject(injected.pod, injector=injector)  # type: ignore[union-attr]
+    assert outcome.pod["metadata"]["annotations"] == {  # type: ignore[union-attr]
+        "k8s.v1.cni.cncf.io/networks": "macvlan-conf",
+        own: "10.0.0.0/8",
+    }
+    assert not any("CNI template" in w for w in outcome.warnings)
