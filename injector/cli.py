@@ -1,8 +1,9 @@
-"""``injector``: the command line. ``inject`` and ``check`` work offline on manifests;
+"""``injector``: the command line. ``inject``, ``uninject`` and ``check`` work offline on manifests;
 ``serve`` runs the admission webhook; ``certs`` manages webhook certificates.
 
 Exit codes: 0 success, 1 an error (one line on stderr, nothing half-written), 2 bad usage;
-``inject --diff``: 0 no changes, 1 changes, 2 an error; ``check``: 1 if a document is bad.
+``inject --diff``/``uninject --diff``: 0 no changes, 1 changes, 2 an error; ``check``: 1 if a
+document is bad.
 ``--log-level`` is accepted anywhere on the command line, for every command.
 """
 
@@ -23,7 +24,7 @@ from injector.errors import InjectorError
 if TYPE_CHECKING:  # the injection core is imported by the commands that run it, not by --help
     from injector import clustercheck, sources
     from injector.core import Injector
-    from injector.manifests import Report
+    from injector.manifests import Edit, Report
 
 logger = logging.getLogger(__name__)
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -124,7 +125,7 @@ class _Version(argparse.Action):
 def _parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="injector",
-        description="Istio-compatible sidecar injection: offline (inject, check), as an "
+        description="Istio-compatible sidecar injection: offline (inject, uninject, check), as an "
         "admission webhook (serve), and its certificates (certs).",
         epilog="--log-level debug|info|warning|error works before or after any command "
         "(default: warning; info for serve).",
@@ -144,6 +145,26 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
         "--diff", action="store_true", help="print a unified diff; exit 1 if anything changes"
     )
     inject.set_defaults(handler=_inject)
+    uninject = commands.add_parser(
+        "uninject",
+        help="remove what an injection added to workloads in manifests",
+        description="Remove what an injection added, as recorded in the pod's "
+        "sidecar.istio.io/status annotation: injected containers, volumes and pull secrets, "
+        "the labels and annotations set, probe and Prometheus rewrites. What has no record "
+        "is named in a warning. Workloads without the annotation are left as they are. "
+        "With the configuration the pods were injected with (--values, --mesh, --config), "
+        "labels and annotations that re-injection would put back unchanged go too.",
+        epilog="Exit codes: 0 done (also when nothing was injected), 1 an error (nothing "
+        "written), 2 bad usage; with --diff: 0 no changes, 1 changes, 2 an error. "
+        "--log-level LEVEL is accepted here too.",
+    )
+    _input_flags(uninject)
+    _config_flags(uninject)
+    uninject.add_argument("-o", "--output", help="write here instead of stdout (only on success)")
+    uninject.add_argument(
+        "--diff", action="store_true", help="print a unified diff; exit 1 if anything changes"
+    )
+    uninject.set_defaults(handler=_uninject)
     check = commands.add_parser(
         "check",
         help="say for each workload whether it would be injected, and why",
@@ -252,17 +273,30 @@ class _Progress:
 
 
 def _inject(args: argparse.Namespace) -> int:
+    return _rewrite(args, _injector(args), "injected")
+
+
+def _uninject(args: argparse.Namespace) -> int:
+    from injector import uninject
+
+    configured = args.config or args.values or args.mesh or args.native is not None
+    return _rewrite(
+        args, uninject.Uninjector(_injector(args) if configured else None), "uninjected"
+    )
+
+
+def _rewrite(args: argparse.Namespace, injector: Injector | Edit, label: str) -> int:
+    """``inject`` and ``uninject``: every document through ``injector``, to stdout or ``-o``."""
     from injector import output, sources
     from injector.manifests import process, split_documents
     from injector.textdiff import FileDiff
 
-    injector = _injector(args)
     inputs = sources.expand(args.filename, recursive=args.recursive)
     progress = _Progress()
     changed = False
     with output.spool() as spooled:
         for n, source in enumerate(inputs):
-            diff = FileDiff(source.name)
+            diff = FileDiff(source.name, label)
             if n and not args.diff:
                 spooled.write("---\n")
             for doc in split_documents(source.lines()):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ import jsonpatch
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from injector import uninject
 from injector.core import InjectionParams, Injector, Outcome
 from injector.errors import InjectionError, ManifestError
 from injector.identity import Workload
@@ -31,6 +32,8 @@ _SEPARATOR = re.compile(r"^---(?=\s|$)")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 # A document may expand through aliases to this many nodes, or ten times its own size.
 ALIAS_EXPANSION_LIMIT = 10_000
+# What is done to each pod template: ``Injector.inject``, or another edit of that shape.
+Edit = Callable[[Any, InjectionParams], Outcome]
 # kind -> path of the pod template inside the object
 TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "Pod": (),
@@ -102,8 +105,9 @@ def _has_content(lines: list[str]) -> bool:
     return any(line.strip() and not line.lstrip().startswith("#") for line in lines)
 
 
-def transform(text: str, injector: Injector, *, inject: bool = True) -> Result:
-    """Inject (or, with ``inject=False``, only evaluate) every workload in ``text``."""
+def transform(text: str, injector: Injector | Edit, *, inject: bool = True) -> Result:
+    """Inject (or, with ``inject=False``, only evaluate) every workload in ``text``; with an
+    ``Edit`` instead of an ``Injector``, apply that edit (e.g. ``uninject.edit``)."""
     result = Result("")
     out = [
         process(doc, injector, result.reports, inject=inject)
@@ -115,7 +119,7 @@ def transform(text: str, injector: Injector, *, inject: bool = True) -> Result:
 
 def process(
     doc: Document,
-    injector: Injector,
+    injector: Injector | Edit,
     reports: list[Report],
     *,
     inject: bool,
@@ -128,8 +132,9 @@ def process(
     """
     if not doc.number:
         return doc.separator + doc.body
+    edit = injector.inject if isinstance(injector, Injector) else injector
     try:
-        return doc.separator + _document(doc.body, str(doc.number), injector, reports, inject)
+        return doc.separator + _document(doc.body, str(doc.number), edit, reports, inject)
     except ManifestError as exc:
         if not keep_going:
             raise
@@ -143,18 +148,17 @@ class _Workload:
     kind: str
     path: tuple[str | int, ...]  # of the pod template inside the document
     node: Node | None  # the template's node (YAML documents)
+    obj: Node | None = None  # the object's node (YAML documents)
 
 
-def _document(
-    body: str, index: str, injector: Injector, reports: list[Report], inject: bool
-) -> str:
+def _document(body: str, index: str, edit: Edit, reports: list[Report], inject: bool) -> str:
     if body.lstrip().startswith("{"):
         try:
             data = json.loads(body)
         except ValueError:
             pass  # YAML in flow style
         else:
-            return _json_document(body, data, index, injector, reports, inject)
+            return _json_document(body, data, index, edit, reports, inject)
     root = _compose(body, index)
     workloads = list(_workloads(root, index, reports))
     if not workloads:
@@ -163,7 +167,7 @@ def _document(
     data = _construct(root, index)
     patches: list[tuple[_Workload, list[dict[str, Any]]]] = []
     for workload in workloads:
-        ops = _evaluate(data, workload, index, injector, reports)
+        ops = _evaluate(data, workload, index, edit, reports)
         if inject and ops:
             patches.append((workload, ops))
     if not patches:
@@ -183,14 +187,14 @@ def _document(
 
 
 def _json_document(
-    body: str, data: Any, index: str, injector: Injector, reports: list[Report], inject: bool
+    body: str, data: Any, index: str, edit: Edit, reports: list[Report], inject: bool
 ) -> str:
     """A JSON document: injected objects are written back as JSON, indented as they came."""
     if not isinstance(data, dict):
         raise ManifestError(f"document {index}: expected a Kubernetes object, got {_type(data)}")
     changed = False
     for workload in _plain_workloads(data, index, reports):
-        ops = _evaluate(data, workload, index, injector, reports)
+        ops = _evaluate(data, workload, index, edit, reports)
         if inject and ops:
             template = _at(data, workload.path)
             if "metadata" not in template:
@@ -237,7 +241,7 @@ def _workloads(root: MappingNode, index: str, reports: list[Report]) -> Iterator
     node: Node | None = root
     for step in path:
         node = _get(node, step) if isinstance(node, MappingNode) else None
-    yield _Workload(index, kind, path, node)
+    yield _Workload(index, kind, path, node, root)
 
 
 def _note_passed_over(root: MappingNode, kind: str, index: str, reports: list[Report]) -> None:
@@ -267,7 +271,7 @@ def _plain_workloads(
 
 
 def _evaluate(
-    data: Any, workload: _Workload, index: str, injector: Injector, reports: list[Report]
+    data: Any, workload: _Workload, index: str, edit: Edit, reports: list[Report]
 ) -> list[dict[str, Any]]:
     """Run the core on one workload; returns the patch of its template (empty: no change)."""
     obj = _at(data, workload.path[: len(workload.path) - len(TEMPLATE_PATHS[workload.kind])])
@@ -283,6 +287,10 @@ def _evaluate(
             f"document {workload.index} ({label}): {what} is missing: no pod template to inject"
         )
     pod = _plain_pod(template, f"document {workload.index} ({label})")
+    job = _at(data, workload.path[:-2]) if workload.kind == "CronJob" else None
+    lifted = isinstance(edit, uninject.Uninjector) and uninject.record_on_job(pod, job)
+    if lifted and isinstance(job, Mapping):  # Istio puts a CronJob pod's metadata there
+        pod = {"metadata": _plain(job["metadata"], label, "metadata"), "spec": pod["spec"]}
     workload_id = Workload(name, namespace, workload.kind, str(obj.get("apiVersion") or ""))
     # A Pod is its own workload unless a controller owns it: let the core derive it, as the
     # webhook does (ReplicaSet -> Deployment, Job -> CronJob, ...).
@@ -290,12 +298,22 @@ def _evaluate(
         namespace=namespace, workload=None if workload.kind == "Pod" else workload_id
     )
     try:
-        outcome = injector.inject(pod, params)
+        outcome = edit(pod, params)
     except InjectionError as exc:
         raise ManifestError(f"document {workload.index} ({label}): {exc}") from exc
     labels = (pod.get("metadata") or {}).get("labels") or {}
     reports.append(Report(workload.index, workload.kind, name, namespace, outcome, labels=labels))
-    return list(outcome.patch) if outcome.injected else []  # type: ignore[union-attr]
+    ops = list(outcome.patch) if outcome.injected else []  # type: ignore[union-attr]
+    if lifted and ops:  # paths relative to the jobTemplate: its metadata, the pod's spec
+        workload.path = workload.path[:-2]
+        workload.node = _get(_get(workload.obj, "spec"), "jobTemplate")
+        ops = [
+            {**op, "path": op["path"].replace("/spec", "/spec/template/spec", 1)}
+            if op["path"].startswith("/spec")
+            else op
+            for op in ops
+        ]
+    return ops
 
 
 def _at(data: Any, path: tuple[str | int, ...]) -> Any:

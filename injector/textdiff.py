@@ -1,4 +1,4 @@
-"""``injector inject --diff``: a unified diff built document by document.
+"""``injector inject --diff`` (and ``uninject --diff``): a unified diff built document by document.
 
 Only documents the injection changed are compared (with ``difflib``), so the work grows with
 the changes, not quadratically with the file; hunk line numbers are those of the file.
@@ -13,8 +13,9 @@ from collections.abc import Iterator
 class FileDiff:
     """Collects the changed documents of one file; ``hunks`` yields the diff's lines."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, label: str = "injected") -> None:
         self.name = name
+        self.label = label  # what the new side is called: ``name (label)``
         self.old_line = 0  # lines of the file before the current document, old and new
         self.new_line = 0
         self.changed = False
@@ -26,7 +27,7 @@ class FileDiff:
         if old != new:
             if not self.changed:
                 yield f"--- {self.name}\n"
-                yield f"+++ {self.name} (injected)\n"
+                yield f"+++ {self.name} ({self.label})\n"
                 self.changed = True
             yield from self._hunks(old_lines, new_lines)
         self.old_line += len(old_lines)

@@ -50,14 +50,51 @@ def load_values(text: str, source: str) -> tuple[dict[str, Any], list[str]]:
     return merge_values(default_values(), doc, source)
 
 
+# Values an Istio install carries that injection does not read: settings of istiod, gateways,
+# CNI, telemetry and the other charts of the same install (``pilot.*``: any key under
+# ``pilot`` other than the ``cni`` and ``env`` we read). They are ignored without a warning.
+_ISTIO_INSTALL = frozenset(
+    {
+        "base", "cni", "compatibilityVersion", "defaultRevision", "experimental",
+        "gatewayClasses", "gateways.*", "istioctl", "istiodRemote", "istio_cni", "ownerName",
+        "pilot.*", "profile", "revisionTags", "telemetry", "ztunnel",
+        "global.agentgateway", "global.arch", "global.autoscalingv2API", "global.caCertificates",
+        "global.certSigners", "global.configCluster", "global.configRootNamespace",
+        "global.configValidation", "global.createRemoteSvcEndpoints",
+        "global.defaultConfigVisibilitySettings", "global.defaultNodeSelector",
+        "global.defaultPodDisruptionBudget", "global.defaultResources",
+        "global.defaultTolerations", "global.enableHelmTest", "global.externalIstiod",
+        "global.ipFamilies", "global.ipFamilyPolicy", "global.istiod", "global.meshNetworks",
+        "global.multiCluster.enabled", "global.multiCluster.globalDomainSuffix",
+        "global.multiCluster.includeEnvoyFilter", "global.networkPolicy",
+        "global.omitSidecarInjectorConfigMap", "global.oneNamespace",
+        "global.operatorManageWebhooks", "global.platform", "global.priorityClassName",
+        "global.proxy.enableCoreDump", "global.proxy_init.resources",
+        "global.remotePilotAddress", "global.remotePilotCreateSvcEndpoint",
+        "global.resourceScope", "global.tracer", "global.trustBundleName", "global.useMCP",
+        "global.waypoint",
+    }
+)  # fmt: skip
+_LISTED = 5  # unknown values named in the warning; the rest are counted
+
+
 def merge_values(
     defaults: Mapping[str, Any], overlay: Mapping[str, Any], source: str
 ) -> tuple[dict[str, Any], list[str]]:
+    """``overlay`` over ``defaults``; the warnings name the values that are neither ours nor
+    an Istio install's (in one line: the first few, then how many more)."""
     unknown: list[str] = []
     merged = _merge(copy.deepcopy(dict(defaults)), overlay, "", source, unknown)
+    foreign = sorted(
+        path
+        for path in unknown
+        if path not in _ISTIO_INSTALL and path.rpartition(".")[0] + ".*" not in _ISTIO_INSTALL
+    )
     warnings = []
-    if unknown:
-        warnings.append(f"{source}: ignoring unknown values: {', '.join(sorted(unknown))}")
+    if foreign:
+        named = ", ".join(foreign[:_LISTED])
+        more = f" and {len(foreign) - _LISTED} more" if len(foreign) > _LISTED else ""
+        warnings.append(f"{source}: ignoring unknown values: {named}{more}")
     return merged, warnings
 
 

@@ -2,7 +2,8 @@
 
 1. `injector check`: for each workload, whether it would be injected and why;
 2. `injector inject`: what it adds to each workload, as a summary (and the size of
-   `injector inject --diff`), rather than hundreds of lines of YAML;
+   `injector inject --diff`), rather than hundreds of lines of YAML, and whether
+   `injector uninject` gives the file back;
 3. `sidecar-init --dry-run` with the exact `istio-init` args injected into productpage:
    the iptables rules its init container will apply in the pod.
 """
@@ -51,6 +52,12 @@ def main() -> None:
     added = sum(1 for line in diff.splitlines() if line.startswith("+") and line[:3] != "+++")
     removed = sum(1 for line in diff.splitlines() if line.startswith("-") and line[:3] != "---")
     print(f"`injector inject --diff -f {EXAMPLE.name}`: +{added} -{removed} lines")
+    restored = subprocess.run(
+        [tool("injector"), "uninject", "-f", "-"], input=injected, capture_output=True, text=True
+    )
+    same = restored.returncode == 0 and restored.stdout == EXAMPLE.read_text()
+    verdict = "the file back byte for byte" if same else f"DIFFERENT (exit {restored.returncode})"
+    print(f"`injector inject | injector uninject`: {verdict}")
     deployment = next(
         d for d in yaml.safe_load_all(injected) if d and d["metadata"]["name"] == "productpage-v1"
     )

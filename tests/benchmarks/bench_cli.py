@@ -9,6 +9,9 @@ cache sees the same pod twice.
   file, start-up included). Target: <= 8x.
 - ``inject --diff`` over plain ``inject``. Target: <= 1.5x.
 - ``check`` over the floor (for information).
+- ``uninject`` of the 500 injected Deployments over the floor of loading that (larger) file,
+  and ``uninject --values`` (which re-injects to find what else injection added) over plain
+  ``uninject`` (for information); both must give the original file back.
 - ``injector --help`` over ``python -c 'import yaml'``. Target: <= 3x.
 - 2,000 Deployments: time over the 500 run (linear: about 4x) and peak RSS of both runs
   (memory follows the largest document, not the file: the two stay close).
@@ -146,6 +149,18 @@ def main() -> int:
         inject, rss_small = median([injector, "inject", "-f", str(small)])
         diff, _ = median([injector, "inject", "--diff", "-f", str(small)])
         check, _ = median([injector, "check", "-f", str(small)])
+        injected, values = Path(tmp, "500.injected.yaml"), Path(tmp, "values.json")
+        subprocess.run([injector, "inject", "-f", str(small), "-o", str(injected)], check=True)
+        values.write_text("{}")
+        injected_floor, _ = median([python, "-c", load, str(injected)])
+        uninject, _ = median([injector, "uninject", "-f", str(injected)])
+        configured, _ = median([injector, "uninject", "--values", str(values), "-f", str(injected)])
+        for extra in ([], ["--values", str(values)]):
+            back = subprocess.run(
+                [injector, "uninject", *extra, "-f", str(injected)], capture_output=True, text=True
+            )
+            if back.stdout != small.read_text():
+                raise SystemExit(f"uninject {' '.join(extra)} did not give the file back")
         floor_again, _ = median([python, "-c", load, str(small)])
         big, rss_large = median([injector, "inject", "-f", str(large)], runs=3)
         import_floor, _ = median([python, "-c", "import yaml"], runs=9)
@@ -157,6 +172,8 @@ def main() -> int:
         ("inject, 500 Deployments / floor", inject / floor, 8.0),
         ("inject --diff / inject", diff / inject, 1.5),
         ("check / floor", check / floor, None),
+        ("uninject / floor of its input", uninject / injected_floor, None),
+        ("uninject --values / uninject", configured / uninject, None),
         ("injector --help / python -c 'import yaml'", help_time / import_floor, 3.0),
         ("inject 2,000 / inject 500 (linear: ~4)", big / inject, None),
         ("peak RSS 2,000 / 500", rss_large / rss_small, None),

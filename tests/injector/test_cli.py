@@ -98,13 +98,46 @@ def test_values_file_in_istio_layout(tmp_path: Path, capsys: pytest.CaptureFixtu
         tmp_path,
         "values.json",
         '{"global": {"hub": "registry.istio.io/testing", "tag": "latest",'
-        ' "proxy_init": {"image": "proxyv2"}, "remotePilotAddress": ""}}',
+        ' "proxy_init": {"image": "proxyv2"}, "remotePilotAdress": ""}}',
     )
     assert main(["inject", "-f", str(ISTIO / "pod.yaml"), "--values", str(values)]) == 0
     captured = capsys.readouterr()
     pod = yaml.safe_load(captured.out)
     assert pod["spec"]["initContainers"][0]["image"] == "registry.istio.io/testing/proxyv2:latest"
-    assert "ignoring unknown values: global.remotePilotAddress" in captured.err
+    assert "ignoring unknown values: global.remotePilotAdress" in captured.err
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        "istio-sidecar-injector.values.json",  # the `values` key of Istio 1.28's ConfigMap
+        "istio-operator.values.yaml",  # an IstioOperator's spec.values: every component's
+    ],
+)
+def test_a_real_istio_values_blob_raises_no_warning(
+    blob: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    values = ISTIO.parent / "values" / blob
+    assert main(["inject", "-f", str(ISTIO / "pod.yaml"), "--values", str(values)]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_unknown_values_are_summarised_in_one_short_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typos = {
+        "global": {"hubb": "x", "proxy": {"autoInjct": "enabled", "logLevl": "info"}},
+        "pilot": {"cni": {"enabeld": True}, "autoscaleEnabled": True},
+        "sidecarInjectorWebhook": {"rewriteAppHTTPProbes": True, "template": {}},
+        "mystery": 1,
+    }
+    values = write(tmp_path, "values.json", json.dumps(typos))
+    assert main(["inject", "-f", str(ISTIO / "pod.yaml"), "--values", str(values)]) == 0
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (
+        f"warning: {values}: ignoring unknown values: global.hubb, global.proxy.autoInjct, "
+        "global.proxy.logLevl, mystery, pilot.cni.enabeld and 2 more"
+    )
 
 
 def test_no_native_sidecars_flag(capsys: pytest.CaptureFixture[str]) -> None:
@@ -502,3 +535,4 @@ def test_make_demo_summarises_the_injection_instead_of_printing_the_yaml() -> No
     )
     assert "apiVersion" not in inject_part and len(inject_part.splitlines()) < 20
     assert "`injector inject --diff -f bookinfo.yaml`: +" in inject_part
+    assert "`injector inject | injector uninject`: the file back byte for byte" in inject_part
