@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.deploy.util import BASE, Objects, mount, render
 from tests.images.conftest import (
     ROOT,
     TIMEOUT,
@@ -72,7 +73,7 @@ def webhook(
     container = _deployment_container()
     assert container["image"] == images.webhook, "the Deployment's image is what make builds"
     name = f"sci-webhook-{tmp_path.name}"
-    config = ROOT / "manifests" / "base" / "config"
+    config = mount(Objects(render(BASE)), tmp_path / "config")  # the ConfigMap, key by key
     with netns("sciwh") as ns:
         container_names.append(name)
         podman(
