@@ -93,7 +93,8 @@ class Cluster:
                      "-p", json.dumps(ops))  # fmt: skip
 
     def api_client(self) -> Any:
-        return kubernetes.config.new_client_from_config(config_file=str(self.kubeconfig))
+        config: Any = kubernetes.config  # the client is only partly typed
+        return config.new_client_from_config(config_file=str(self.kubeconfig))
 
     def core(self) -> Any:
         return kubernetes.client.CoreV1Api(self.api_client())

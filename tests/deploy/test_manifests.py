@@ -184,11 +184,12 @@ def test_rbac_names_match_the_webhook_arguments(installed: Objects) -> None:
 
 
 def _pod(objects: Objects) -> dict[str, Any]:
-    return objects.one("Deployment")["spec"]["template"]["spec"]
+    spec: dict[str, Any] = objects.one("Deployment")["spec"]["template"]["spec"]
+    return spec
 
 
 def _container(objects: Objects) -> dict[str, Any]:
-    containers = _pod(objects)["containers"]
+    containers: list[dict[str, Any]] = _pod(objects)["containers"]
     assert len(containers) == 1
     return containers[0]
 

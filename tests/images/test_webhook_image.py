@@ -36,7 +36,8 @@ DRAIN, SHUTDOWN = 1, 2
 
 def _deployment_container() -> dict[str, Any]:
     deployment = yaml.safe_load((ROOT / "manifests" / "base" / "deployment.yaml").read_text())
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
+    (container,) = containers
     return container
 
 
