@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,6 +116,16 @@ class Cluster:
         body = json.dumps({"apiVersion": "v1", "kind": "List", "items": docs})
         self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=body)
         return name
+
+
+@contextmanager
+def running_cluster() -> Iterator[Cluster]:
+    """A fresh control plane (etcd + kube-apiserver), stopped and removed on exit."""
+    plane = ControlPlane.start()
+    try:
+        yield Cluster(plane)
+    finally:
+        plane.stop()
 
 
 def pod_body(

@@ -28,6 +28,13 @@ SECRET = "sidecar-injector-ca"
 WEBHOOK_CONFIG = "sidecar-injector"
 SERVICE = "sidecar-injector"
 CONFIGMAP = "sidecar-injector"
+# The entries of the MutatingWebhookConfiguration, and the namespaces none of them selects.
+DOMAIN = "sidecar-injector.github.io"
+NAMESPACE_HOOK = f"namespace.{DOMAIN}"
+OBJECT_HOOK = f"object.{DOMAIN}"
+REV_NAMESPACE_HOOK = f"rev.namespace.{DOMAIN}"
+REV_OBJECT_HOOK = f"rev.object.{DOMAIN}"
+EXCLUDED_NAMESPACES = {NAMESPACE, "kube-system", "kube-public", "kube-node-lease"}
 WEBHOOK_PORT = 15017
 
 
