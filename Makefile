@@ -53,7 +53,6 @@ bench: deps-system $(VENV)/.stamp-dev
 	@for b in tests/benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 golden: $(VENV)/.stamp-dev
-	cp injector/data/sidecar.yaml.j2 injector/data/gateway.yaml.j2 manifests/base/config/
 	REFRESH_GOLDEN=1 $(BIN)/python -m pytest -q -m "not root" tests/injector tests/init
 
 clean: images-clean

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import statistics
 import sys
@@ -74,8 +75,8 @@ def main() -> int:
     results: dict[tuple[int, str], float] = {}
     for count in (1000, 2000):
         pod = env_pod(count)
-        results[count, "hot"] = median_ms(lambda pod=pod: hot.inject(pod, PARAMS), 100)
-        results[count, "cold"] = median_ms(lambda pod=pod: cold.inject(pod, PARAMS), 30)
+        results[count, "hot"] = median_ms(functools.partial(hot.inject, pod, PARAMS), 100)
+        results[count, "cold"] = median_ms(functools.partial(cold.inject, pod, PARAMS), 30)
         print(
             f"  {count:>5} env: cache hot {results[count, 'hot']:7.2f} ms   "
             f"cache cold {results[count, 'cold']:7.2f} ms"

@@ -239,10 +239,10 @@ def _breakdown(runs: int) -> None:
     for _ in range(runs):
         *_, output = in_fresh_netns(argv, None, _env(ROOT))
         for line in output.splitlines():
-            label, start, end = line.split("\t")
+            label, began, ended = line.split("\t")
             starts, ends = spans.setdefault(label, ([], []))
-            starts.append(float(start))
-            ends.append(float(end))
+            starts.append(float(began))
+            ends.append(float(ended))
     print(f"\ntimeline of the default run (median ms of {runs}, from the script's first line):")
     print(f"  {'span':46} {'start':>7} {'end':>7} {'took':>7}")
     rows = sorted((statistics.median(s), statistics.median(e), k) for k, (s, e) in spans.items())

@@ -77,7 +77,8 @@ Result = dict[str, float]
 
 def load_review(name: str) -> dict[str, Any]:
     document: dict[str, Any] = json.loads((TESTDATA / name).read_text())
-    return document.get("body", document)  # the captured review is wrapped with notes
+    body: dict[str, Any] = document.get("body", document)  # the capture is wrapped with notes
+    return body
 
 
 def write_script(work: Path, name: str, reviews: Iterable[dict[str, Any]]) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -34,7 +35,9 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     logs.configure(args.log_level, args.log_format)
     served = server.prepare(args)
-    served.server.config.app.router.add_route("/floor", floor, methods=["POST"])
+    app = served.server.config.app
+    assert isinstance(app, FastAPI)  # what server.prepare hands uvicorn
+    app.router.add_route("/floor", floor, methods=["POST"])
     served.source.start()
     server.tune_gc()
     try:

@@ -144,7 +144,9 @@ def test_bootstrap_end_to_end_apiserver_view(fake: FakeKube, running: list[CertM
     # What the apiserver does: dial <svc>.<ns>.svc trusting only the live caBundle.
     with run_server(manager.holder) as port:
         tls = handshake(port, client_context(live_bundle(fake)), f"injector.{NS}.svc")
-        assert tls.getpeercert()["subject"] == ((("commonName", f"injector.{NS}.svc"),),)
+        peer = tls.getpeercert()
+        assert peer is not None
+        assert peer["subject"] == ((("commonName", f"injector.{NS}.svc"),),)
         tls.close()
     leaf_expiry = REGISTRY.get_sample_value(
         "sidecar_injector_cert_expiry_seconds", {"kind": "leaf"}

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.controlplane import ControlPlane
-from tests.cluster.harness import MANIFESTS, Cluster
+from tests.cluster.harness import MANIFESTS, Cluster, running_cluster
 from tests.cluster.webhook import Webhook, point_webhooks_at
 
 
@@ -31,11 +30,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
-    plane = ControlPlane.start()
-    try:
-        yield Cluster(plane)
-    finally:
-        plane.stop()
+    with running_cluster() as started:
+        yield started
 
 
 @pytest.fixture(scope="session")

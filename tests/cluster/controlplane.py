@@ -172,9 +172,13 @@ def make_pki(directory: Path) -> Pki:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     pki = Pki(
-        *(directory / n for n in ("ca.crt", "srv.crt", "srv.key", "adm.crt", "adm.key")),
-        directory / "sa.key",
-        directory / "sa.pub",
+        ca=directory / "ca.crt",
+        serving_cert=directory / "srv.crt",
+        serving_key=directory / "srv.key",
+        admin_cert=directory / "adm.crt",
+        admin_key=directory / "adm.key",
+        sa_key=directory / "sa.key",
+        sa_pub=directory / "sa.pub",
     )
     for path, data in (
         (pki.ca, _pem_cert(ca)),

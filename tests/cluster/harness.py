@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,7 +95,8 @@ class Cluster:
                      "-p", json.dumps(ops))  # fmt: skip
 
     def api_client(self) -> Any:
-        return kubernetes.config.new_client_from_config(config_file=str(self.kubeconfig))
+        config: Any = kubernetes.config  # the client is only partly typed
+        return config.new_client_from_config(config_file=str(self.kubeconfig))
 
     def core(self) -> Any:
         return kubernetes.client.CoreV1Api(self.api_client())
@@ -113,6 +116,16 @@ class Cluster:
         body = json.dumps({"apiVersion": "v1", "kind": "List", "items": docs})
         self.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=body)
         return name
+
+
+@contextmanager
+def running_cluster() -> Iterator[Cluster]:
+    """A fresh control plane (etcd + kube-apiserver), stopped and removed on exit."""
+    plane = ControlPlane.start()
+    try:
+        yield Cluster(plane)
+    finally:
+        plane.stop()
 
 
 def pod_body(

@@ -75,4 +75,4 @@ def test_bad_annotation_is_denied_naming_it(webhook: Webhook, core: Any, enabled
     with pytest.raises(ApiException) as caught:
         create_pod(core, enabled, body)
     assert caught.value.status in (400, 403)
-    assert "sidecar.istio.io/proxyCPU" in caught.value.body
+    assert "sidecar.istio.io/proxyCPU" in (caught.value.body or "")

@@ -40,7 +40,7 @@ def test_deployment_of_five_yields_five_injected_pods(
 ) -> None:
     cluster = controller_manager
     namespace = cluster.namespace("deploy", {"istio-injection": "enabled"})
-    apps = kubernetes.client.AppsV1Api(cluster.api_client())
+    apps: Any = kubernetes.client.AppsV1Api(cluster.api_client())  # takes a dict body
     apps.create_namespaced_deployment(namespace, _deployment("web"))
     deadline = time.monotonic() + 30
     pods: list[dict[str, Any]] = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,14 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from injector import config as config_mod
 from injector import server
 from injector.config import load_config
+from injector.core import Injected, Injector
 from injector.reload import ConfigFiles, load_state
 from tests.deploy.util import (
     BASE,
+    DEMO_POD,
     IMAGE_REPO,
     INIT_DOCKERFILE,
     K8S_VERSION,
@@ -30,6 +32,7 @@ from tests.deploy.util import (
     Objects,
     container_args,
     image_of,
+    mount,
     project_version,
 )
 
@@ -181,11 +184,12 @@ def test_rbac_names_match_the_webhook_arguments(installed: Objects) -> None:
 
 
 def _pod(objects: Objects) -> dict[str, Any]:
-    return objects.one("Deployment")["spec"]["template"]["spec"]
+    spec: dict[str, Any] = objects.one("Deployment")["spec"]["template"]["spec"]
+    return spec
 
 
 def _container(objects: Objects) -> dict[str, Any]:
-    containers = _pod(objects)["containers"]
+    containers: list[dict[str, Any]] = _pod(objects)["containers"]
     assert len(containers) == 1
     return containers[0]
 
@@ -346,29 +350,40 @@ def test_metrics_are_announced_on_the_webhook_port(installed: Objects) -> None:
 # ConfigMap and images -------------------------------------------------------------------
 
 
-def test_configmap_has_a_stable_name_values_mesh_and_the_templates(installed: Objects) -> None:
+def test_configmap_has_a_stable_name_and_only_values_and_mesh(installed: Objects) -> None:
     cm = installed.one("ConfigMap")
     assert cm["metadata"]["name"] == "sidecar-injector"  # no hash suffix: hot reload
-    assert sorted(cm["data"]) == ["gateway.yaml.j2", "mesh", "sidecar.yaml.j2", "values"]
+    assert sorted(cm["data"]) == ["mesh", "values"]  # no template copies, no `config`
     values = yaml.safe_load(cm["data"]["values"])
     assert not values.get("sidecarInjectorWebhook", {}).get("templates")
 
 
-def test_configmap_templates_are_the_built_in_ones(installed: Objects) -> None:
-    data = installed.one("ConfigMap")["data"]
-    for name in ("sidecar", "gateway"):
-        built_in = resources.files("injector").joinpath(f"data/{name}.yaml.j2").read_text()
-        assert data[f"{name}.yaml.j2"] == built_in, f"manifests copy of {name} drifted"
-
-
 def test_configmap_loads_with_the_injectors_own_loader(installed: Objects, tmp_path: Path) -> None:
-    data = installed.one("ConfigMap")["data"]
-    for key, text in data.items():
-        (tmp_path / key).write_text(text)
-    config = load_state(ConfigFiles(tmp_path)).config  # exactly as `injector serve` reads it
+    config = load_state(ConfigFiles(mount(installed, tmp_path))).config  # as `serve` reads it
     assert config.warnings == ()
     assert config.values["global"]["proxy_init"]["image"] == image_of(INIT_DOCKERFILE)
-    assert set(config.templates) >= {"sidecar", "gateway"}
+    assert set(config.templates) == {"sidecar", "gateway"}
+
+
+def test_a_new_image_serves_its_own_templates_under_the_shipped_configmap(
+    installed: Objects, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upgrading the image alone upgrades the templates: the ConfigMap pins no copy of them,
+    while its values still decide (here: the proxy image)."""
+    built_in = config_mod.builtin_template_sources()
+    upgraded = built_in["sidecar"].replace(
+        "metadata:\n  labels:\n", 'metadata:\n  labels:\n    upgraded-template: "yes"\n', 1
+    )
+    assert upgraded != built_in["sidecar"]
+    monkeypatch.setattr(
+        config_mod, "builtin_template_sources", lambda: {**built_in, "sidecar": upgraded}
+    )
+    config = load_state(ConfigFiles(mount(installed, tmp_path))).config
+    outcome = Injector(config).inject(DEMO_POD)
+    assert isinstance(outcome, Injected)
+    assert outcome.pod["metadata"]["labels"]["upgraded-template"] == "yes"
+    proxy = {c["name"]: c for c in outcome.pod["spec"]["initContainers"]}["istio-proxy"]
+    assert proxy["image"] == "docker.io/istio/proxyv2:1.28.1"  # from the shipped values
 
 
 def test_images_match_what_the_dockerfiles_build(installed: Objects) -> None:
@@ -386,16 +401,9 @@ def test_injected_init_container_runs_our_image_with_args_it_accepts(installed: 
     """The installed config makes the webhook inject an istio-init container that runs the
     init image, whose ENTRYPOINT `sidecar-init` must accept the rendered args."""
     from init.flags import parse_flags
-    from injector.core import Injected, Injector
 
     data = installed.one("ConfigMap")["data"]
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "app", "namespace": "demo", "labels": {"app": "demo"}},
-        "spec": {"containers": [{"name": "app", "image": "nginx"}]},
-    }
-    outcome = Injector(load_config(None, data["values"], data["mesh"])).inject(pod)
+    outcome = Injector(load_config(None, data["values"], data["mesh"])).inject(DEMO_POD)
     assert isinstance(outcome, Injected)
     init = {c["name"]: c for c in outcome.pod["spec"]["initContainers"]}["istio-init"]
     assert init["image"] == image_of(INIT_DOCKERFILE)

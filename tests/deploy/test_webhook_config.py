@@ -1,12 +1,11 @@
-"""The MutatingWebhookConfiguration: Istio's selection entries, our settings,
-and the fail-open overlay."""
+"""The MutatingWebhookConfiguration: its entries' settings and caBundle, and the fail-open
+overlay (which pods the entries select: test_webhook_selection.py)."""
 
 from __future__ import annotations
 
 import argparse
 import base64
 import copy
-import itertools
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -16,111 +15,23 @@ import pytest
 from certs import cabundle, generate, kube
 from certs.errors import ClusterAccessError
 from injector import server, tls
-from injector.selectors import matches
-from tests.deploy.util import NAMESPACE, SERVICE, WEBHOOK_CONFIG, Objects
+from tests.deploy.util import (
+    DOMAIN,
+    EXCLUDED_NAMESPACES,
+    NAMESPACE,
+    NAMESPACE_HOOK,
+    OBJECT_HOOK,
+    REV_NAMESPACE_HOOK,
+    REV_OBJECT_HOOK,
+    SERVICE,
+    WEBHOOK_CONFIG,
+    Objects,
+)
 from tests.fakekube import MWCS, SECRETS, FakeKube
-
-DOMAIN = "sidecar-injector.github.io"
-NAMESPACE_HOOK = f"namespace.{DOMAIN}"
-OBJECT_HOOK = f"object.{DOMAIN}"
-REV_NAMESPACE_HOOK = f"rev.namespace.{DOMAIN}"
-REV_OBJECT_HOOK = f"rev.object.{DOMAIN}"
-EXCLUDED_NAMESPACES = {NAMESPACE, "kube-system", "kube-public", "kube-node-lease"}
-
-INJECT = "sidecar.istio.io/inject"
-REV = "istio.io/rev"
-LEGACY = "istio-injection"
 
 
 def _hooks(objects: Objects) -> list[dict[str, Any]]:
     return list(objects.one("MutatingWebhookConfiguration", WEBHOOK_CONFIG)["webhooks"])
-
-
-def _called(
-    hooks: list[dict[str, Any]], ns: str, ns_labels: dict[str, str], pod_labels: dict[str, str]
-) -> set[str]:
-    """Which entries the API server would call for a pod CREATE (selectors only)."""
-    labels = {"kubernetes.io/metadata.name": ns, **ns_labels}  # set by the API server
-    return {
-        h["name"]
-        for h in hooks
-        if matches(h["namespaceSelector"], labels) and matches(h["objectSelector"], pod_labels)
-    }
-
-
-# Istio's selection precedence, for a default-revision install, plus our exclusions.
-PRECEDENCE = [
-    # (namespace, namespace labels, pod labels, entry called or None)
-    ("apps", {LEGACY: "enabled"}, {}, NAMESPACE_HOOK),
-    ("apps", {LEGACY: "enabled"}, {INJECT: "true"}, NAMESPACE_HOOK),
-    ("apps", {LEGACY: "enabled"}, {INJECT: "false"}, None),
-    ("apps", {LEGACY: "disabled"}, {}, None),
-    ("apps", {LEGACY: "true"}, {}, None),  # only the exact value `enabled` opts in
-    ("apps", {LEGACY: ""}, {INJECT: "true"}, None),
-    ("apps", {LEGACY: "disabled"}, {INJECT: "true"}, None),
-    ("apps", {LEGACY: "disabled"}, {REV: "default"}, None),
-    ("apps", {REV: "default"}, {}, REV_NAMESPACE_HOOK),
-    ("apps", {REV: "default"}, {INJECT: "true"}, REV_NAMESPACE_HOOK),
-    ("apps", {REV: "default"}, {INJECT: "false"}, None),
-    ("apps", {REV: "canary"}, {}, None),  # another revision's webhook
-    ("apps", {REV: "canary"}, {INJECT: "true"}, None),
-    ("apps", {LEGACY: "enabled", REV: "canary"}, {}, NAMESPACE_HOOK),  # legacy label wins
-    ("apps", {LEGACY: "enabled", REV: "default"}, {}, NAMESPACE_HOOK),
-    ("apps", {}, {INJECT: "true"}, OBJECT_HOOK),
-    ("apps", {}, {INJECT: "false"}, None),
-    ("apps", {}, {INJECT: "yes"}, None),
-    ("apps", {}, {REV: "default"}, REV_OBJECT_HOOK),
-    ("apps", {}, {REV: "default", INJECT: "true"}, REV_OBJECT_HOOK),
-    ("apps", {}, {REV: "default", INJECT: "false"}, None),
-    ("apps", {}, {REV: "canary"}, None),
-    ("apps", {}, {REV: "canary", INJECT: "true"}, None),
-    ("apps", {}, {}, None),  # no enableNamespacesByDefault (`auto.` entry) in this install
-    ("apps", {"team": "a"}, {"app": "web"}, None),
-    ("apps", {LEGACY: "enabled"}, {"app": "web", "version": "v1"}, NAMESPACE_HOOK),
-    ("apps", {REV: "default"}, {REV: "canary"}, REV_NAMESPACE_HOOK),  # namespace label first
-] + [
-    (ns, ns_labels, pod_labels, None)
-    for ns in sorted(EXCLUDED_NAMESPACES)
-    for ns_labels, pod_labels in [
-        ({LEGACY: "enabled"}, {}),
-        ({REV: "default"}, {}),
-        ({}, {INJECT: "true"}),
-        ({}, {REV: "default"}),
-    ]
-]
-
-
-@pytest.mark.parametrize(("ns", "ns_labels", "pod_labels", "expected"), PRECEDENCE)
-def test_selection_follows_istio_precedence(
-    installed: Objects,
-    ns: str,
-    ns_labels: dict[str, str],
-    pod_labels: dict[str, str],
-    expected: str | None,
-) -> None:
-    called = _called(_hooks(installed), ns, ns_labels, pod_labels)
-    assert called == ({expected} if expected else set())
-
-
-def test_entries_are_mutually_exclusive(installed: Objects) -> None:
-    """Over every combination of the relevant labels, at most one entry is called: a pod is
-    never injected twice in one admission pass."""
-    hooks = _hooks(installed)
-    choices = {
-        LEGACY: [None, "enabled", "disabled"],
-        REV: [None, "default", "canary"],
-    }
-    pod_choices = {INJECT: [None, "true", "false", "yes"], REV: [None, "default", "canary"]}
-
-    def combos(options: dict[str, list[str | None]]) -> list[dict[str, str]]:
-        keys = list(options)
-        return [
-            {k: v for k, v in zip(keys, values, strict=True) if v is not None}
-            for values in itertools.product(*options.values())
-        ]
-
-    for ns_labels, pod_labels in itertools.product(combos(choices), combos(pod_choices)):
-        assert len(_called(hooks, "apps", ns_labels, pod_labels)) <= 1, (ns_labels, pod_labels)
 
 
 def test_four_entries_with_unique_names_and_a_common_suffix(installed: Objects) -> None:

@@ -27,6 +27,14 @@ NAMESPACE = "sidecar-injector"
 SECRET = "sidecar-injector-ca"
 WEBHOOK_CONFIG = "sidecar-injector"
 SERVICE = "sidecar-injector"
+CONFIGMAP = "sidecar-injector"
+# The entries of the MutatingWebhookConfiguration, and the namespaces none of them selects.
+DOMAIN = "sidecar-injector.github.io"
+NAMESPACE_HOOK = f"namespace.{DOMAIN}"
+OBJECT_HOOK = f"object.{DOMAIN}"
+REV_NAMESPACE_HOOK = f"rev.namespace.{DOMAIN}"
+REV_OBJECT_HOOK = f"rev.object.{DOMAIN}"
+EXCLUDED_NAMESPACES = {NAMESPACE, "kube-system", "kube-public", "kube-node-lease"}
 WEBHOOK_PORT = 15017
 
 
@@ -71,6 +79,22 @@ class Objects:
         found = [d for d in self.all(kind) if name is None or d["metadata"]["name"] == name]
         assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
         return found[0]
+
+
+DEMO_POD: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "app", "namespace": "demo", "labels": {"app": "demo"}},
+    "spec": {"containers": [{"name": "app", "image": "nginx"}]},
+}
+
+
+def mount(objects: Objects, directory: Path, name: str = CONFIGMAP) -> Path:
+    """ConfigMap ``name`` written to ``directory`` one file per key, as the kubelet mounts it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for key, text in objects.one("ConfigMap", name)["data"].items():
+        (directory / key).write_text(text)
+    return directory
 
 
 def container_args(container: dict[str, Any]) -> dict[str, str | None]:

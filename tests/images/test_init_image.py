@@ -32,7 +32,8 @@ EXCLUDED_IP, REMOTE, EXCLUDED_PORT, EXCLUDED_INBOUND = "10.97.0.1", 7070, 7071, 
 @pytest.fixture(scope="module")
 def istio_init() -> dict[str, Any]:
     pod = injected(ROOT / "tests" / "testdata" / "images" / "pod.yaml")
-    (container,) = [c for c in pod["spec"]["initContainers"] if c["name"] == "istio-init"]
+    inits: list[dict[str, Any]] = pod["spec"]["initContainers"]
+    (container,) = [c for c in inits if c["name"] == "istio-init"]
     return container
 
 

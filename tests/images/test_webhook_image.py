@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.deploy.util import BASE, Objects, mount, render
 from tests.images.conftest import (
     ROOT,
     TIMEOUT,
@@ -35,7 +36,8 @@ DRAIN, SHUTDOWN = 1, 2
 
 def _deployment_container() -> dict[str, Any]:
     deployment = yaml.safe_load((ROOT / "manifests" / "base" / "deployment.yaml").read_text())
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
+    (container,) = containers
     return container
 
 
@@ -72,7 +74,7 @@ def webhook(
     container = _deployment_container()
     assert container["image"] == images.webhook, "the Deployment's image is what make builds"
     name = f"sci-webhook-{tmp_path.name}"
-    config = ROOT / "manifests" / "base" / "config"
+    config = mount(Objects(render(BASE)), tmp_path / "config")  # the ConfigMap, key by key
     with netns("sciwh") as ns:
         container_names.append(name)
         podman(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from init import detect
@@ -22,7 +24,7 @@ def _node(monkeypatch: pytest.MonkeyPatch, legacy: bool, programs: set[str]) -> 
         return legacy
 
     monkeypatch.setattr(detect, "legacy_table_available", probe)
-    monkeypatch.setattr(detect.shutil, "which", lambda name: name if name in programs else None)
+    monkeypatch.setattr(shutil, "which", lambda name: name if name in programs else None)
     return probes
 
 

@@ -32,7 +32,7 @@ def test_unknown_name_is_a_config_error_before_forking(
     def no_fork() -> int:
         raise AssertionError("forked before resolving the proxy user")
 
-    monkeypatch.setattr(validation.os, "fork", no_fork)
+    monkeypatch.setattr(os, "fork", no_fork)
     config = CaptureConfig(proxy_uids=uids, proxy_gids=gids)
     with pytest.raises(ConfigError, match=f"{fragment} '{UNKNOWN}'"):
         validation.run_validation(config, 15002, 5.0)

@@ -60,7 +60,7 @@ def normalize(obj: Any) -> Any:
 
 def _norm(node: Any, key: str) -> Any:
     if isinstance(node, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for k, v in node.items():
             if v is None and k == "creationTimestamp":
                 continue

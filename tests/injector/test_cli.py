@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -509,10 +510,8 @@ def test_several_inputs_and_directories(tmp_path: Path, capsys: pytest.CaptureFi
 def test_progress_on_a_terminal_for_long_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import injector.cli as cli
-
     clock = iter(range(0, 10_000))
-    monkeypatch.setattr(cli.time, "monotonic", lambda: float(next(clock)))
+    monkeypatch.setattr(time, "monotonic", lambda: float(next(clock)))
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     source = write(tmp_path, "many.yaml", fifty_documents() + "---\n" + fifty_documents())
     assert main(["inject", "-f", str(source), "-o", str(tmp_path / "out.yaml")]) == 0

@@ -9,7 +9,7 @@ import jsonpatch
 import pytest
 
 from injector.config import default_config, load_config
-from injector.core import InjectionParams, Injector, inject
+from injector.core import Injected, InjectionParams, Injector, inject
 from injector.errors import AnnotationError, InjectionError, InvalidPodError
 from tests.injector.helpers import replica_pod
 
@@ -113,12 +113,13 @@ def test_injected_annotations_from_config() -> None:
         "  container.apparmor.security.beta.kubernetes.io/istio-proxy: runtime/default\n"
     )
     outcome = inject(replica_pod(), config, InjectionParams(namespace="shop"))
+    assert isinstance(outcome, Injected)
     assert (
         outcome.pod["metadata"]["annotations"][
             "container.apparmor.security.beta.kubernetes.io/istio-proxy"
         ]
         == "runtime/default"
-    )  # type: ignore[union-attr]
+    )
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from injector.core import InjectionParams, Injector
+from injector.core import Injected, InjectionParams, Injector
 from injector.errors import ManifestError
 from injector.manifests import transform
 from tests.injector.helpers import ISTIO, istio_config, load_docs, normalize
@@ -76,7 +76,7 @@ def test_every_shared_istio_golden_is_covered() -> None:
 
 def _proxy_env(pod: dict[str, Any]) -> dict[str, str]:
     outcome = Injector(istio_config()).inject(pod, InjectionParams(namespace="shop"))
-    assert outcome.pod is not None
+    assert isinstance(outcome, Injected)
     spec = outcome.pod["spec"]
     proxy = next(
         c for c in spec["initContainers"] + spec["containers"] if c["name"] == "istio-proxy"

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from injector import reinjection
-from injector.core import inject
+from injector.config import InjectorConfig
+from injector.core import Injected, inject
 from tests.injector.helpers import istio_config
 
 SA = {"name": "kube-api-access-x7k2p", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}
@@ -55,11 +56,17 @@ def _container(pod: dict[str, Any], name: str) -> dict[str, Any]:
     return next(c for c in spec.get("initContainers", []) + spec["containers"] if c["name"] == name)
 
 
+def _injected(pod: dict[str, Any], config: InjectorConfig) -> Injected:
+    outcome = inject(pod, config)
+    assert isinstance(outcome, Injected), outcome
+    return outcome
+
+
 def test_a_stored_injected_pod_gets_an_empty_patch() -> None:
     config = istio_config()
-    first = inject(_pod(), config)
+    first = _injected(_pod(), config)
     stored = _as_stored(first.pod)
-    second = inject(stored, config)
+    second = _injected(stored, config)
     assert second.injected
     assert second.patch == []
     assert second.pod == stored
@@ -67,9 +74,9 @@ def test_a_stored_injected_pod_gets_an_empty_patch() -> None:
 
 def test_reinjection_keeps_mounts_another_plugin_added() -> None:
     config = istio_config()
-    stored = _as_stored(inject(_pod(), config).pod)
+    stored = _as_stored(_injected(_pod(), config).pod)
     stored["metadata"]["annotations"]["sidecar.istio.io/proxyCPU"] = "250m"
-    again = inject(stored, config)
+    again = _injected(stored, config)
     assert again.patch
     proxy = _container(again.pod, "istio-proxy")
     assert proxy["resources"]["requests"]["cpu"] == "250m"

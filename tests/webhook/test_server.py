@@ -184,7 +184,7 @@ def test_accepted_sockets_have_tcp_nodelay(live: Running) -> None:
         connections = list(live.served.server.server_state.connections)
         assert connections
         for protocol in connections:
-            sock = protocol.transport.get_extra_info("socket")  # type: ignore[union-attr]
+            sock = protocol.transport.get_extra_info("socket")
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
