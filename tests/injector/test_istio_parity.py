@@ -19,6 +19,7 @@ from injector.manifests import transform
 from tests.injector.helpers import ISTIO, istio_config, load_docs, normalize
 
 _FIPS = "pilot: {env: {COMPLIANCE_POLICY: fips-140-3}}\n"
+_CNI = "pilot: {cni: {enabled: true, provider: default}}\n"
 
 # golden -> (input file, native sidecars[, extra values])
 CASES: dict[str, tuple[str, bool] | tuple[str, bool, str]] = {
@@ -37,6 +38,7 @@ CASES: dict[str, tuple[str, bool] | tuple[str, bool, str]] = {
     "multi-container": ("multi-container", True),
     "native-sidecar-opt-out": ("native-sidecar-opt-out", True),
     "hello-fips-140-3": ("hello", True, _FIPS),
+    "proxy-override-runas-cni": ("proxy-override-runas", True, _CNI),
 }
 
 
