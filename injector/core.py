@@ -133,6 +133,7 @@ class Injector:
         for partial in partials:
             template_pod = merge.merge(template_pod, partial)
         template_spec = template_pod.get("spec") or {}
+        _check_unique_names(template_spec, names)
         # A user's own istio-proxy goes to the list the templates inject it into (an init
         # container for native sidecars), so it merges with ours instead of doubling it.
         placed = overrides.place_like(spec, template_spec)
@@ -221,8 +222,9 @@ class Injector:
             annotations[overrides.ANNOTATION] = overrides.encode(record)
         annotations.update(config.injected_annotations)
         metadata["annotations"] = annotations
-        metadata["labels"] = labels
-        spec = ordering.reorder(spec, settings.hold_application)
+        if labels or "labels" in metadata:
+            metadata["labels"] = labels
+        spec = ordering.reorder(spec, _holds(settings, config))
         return {**pod, "metadata": metadata, "spec": spec}
 
     def _rewrite_probes(
@@ -290,6 +292,32 @@ def _read_pod(pod: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         ):
             raise InvalidPodError(f"pod metadata.{key} must map strings to strings")
     return dict(metadata), dict(spec)
+
+
+def _holds(settings: context.Settings, config: InjectorConfig) -> bool:
+    """Whether the app waits for the proxy. ``settings.hold_application`` leaves native
+    sidecars out (they start first anyway); a template that injects istio-proxy as an
+    ordinary container (``grpc-agent``) still needs it first among the containers."""
+    return bool(settings.proxy_config.get("holdApplicationUntilProxyStarts")) or bool(
+        config.values["global"]["proxy"]["holdApplicationUntilProxyStarts"]
+    )
+
+
+def _check_unique_names(spec: Mapping[str, Any], templates: list[str]) -> None:
+    """Templates that inject one container both as an init container and as a container
+    (``sidecar,grpc-agent`` with native sidecars) make a pod the API server rejects."""
+    init = {c.get("name") for c in spec.get("initContainers") or [] if isinstance(c, Mapping)}
+    both = sorted(
+        str(c.get("name"))
+        for c in spec.get("containers") or []
+        if isinstance(c, Mapping) and c.get("name") in init
+    )
+    if both:
+        raise InjectionError(
+            f"templates {','.join(templates)} inject {', '.join(both)} both as an init "
+            "container and as a container; use one of them, or turn native sidecars off "
+            '(sidecar.istio.io/nativeSidecar: "false") to merge them'
+        )
 
 
 def _with_proxy_env(spec: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
