@@ -24,7 +24,7 @@ from injector.errors import ConfigError
 IGNORED_NAMESPACES = frozenset(
     {"kube-system", "kube-public", "kube-node-lease", "local-path-storage"}
 )
-BUILTIN_TEMPLATES = ("sidecar", "gateway")
+BUILTIN_TEMPLATES = ("sidecar", "gateway", "grpc-agent", "grpc-simple")
 _CONFIG_KEYS = frozenset(
     {
         "policy",

@@ -8,7 +8,8 @@ Istio's ``injectPod``:
 1. ``_user_pod``: strip an earlier injection and put recorded user overrides back
    (idempotency), and derive the per-pod settings;
 2. ``_render``: render the selected templates into partial pods (through the render cache);
-3. ``_injected_spec``: what the templates inject on their own (names the injected parts);
+3. ``_injected_spec``: what the templates inject on their own (it names the injected parts;
+   ``_check_unique_names`` refuses one container injected twice);
 4. ``_merge_partials``: strategic-merge the partials onto the user's pod, one by one;
 5. ``_honour_user_overrides``: the user's definitions of injected containers win;
 6. ``_post_process``: URL env overrides, Prometheus merge, probe rewriting, status
@@ -123,8 +124,10 @@ class Injector:
         warnings: list[str],
     ) -> dict[str, Any]:
         user = self._user_pod(metadata, spec, namespace, params)
-        partials = self._render(self._templates(user.metadata.get("annotations") or {}), user)
+        names = self._templates(user.metadata.get("annotations") or {})
+        partials = self._render(names, user)
         injected = _injected_spec(partials)
+        _check_unique_names(injected, names)
         merged = _merge_partials(pod, user, partials, injected)
         merged["spec"], record = _honour_user_overrides(merged["spec"], user, injected)
         final = self._post_process(merged, injected, record, user, params, warnings)
@@ -211,8 +214,9 @@ class Injector:
             annotations[overrides.ANNOTATION] = overrides.encode(record)
         annotations.update(config.injected_annotations)
         metadata["annotations"] = annotations
-        metadata["labels"] = labels
-        spec = ordering.reorder(spec, settings.hold_application)
+        if labels or "labels" in metadata:
+            metadata["labels"] = labels
+        spec = ordering.reorder(spec, _holds(settings, config))
         return {**pod, "metadata": metadata, "spec": spec}
 
     def _rewrite_probes(
@@ -332,6 +336,32 @@ def _read_pod(pod: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         ):
             raise InvalidPodError(f"pod metadata.{key} must map strings to strings")
     return dict(metadata), dict(spec)
+
+
+def _holds(settings: context.Settings, config: InjectorConfig) -> bool:
+    """Whether the app waits for the proxy. ``settings.hold_application`` leaves native
+    sidecars out (they start first anyway); a template that injects istio-proxy as an
+    ordinary container (``grpc-agent``) still needs it first among the containers."""
+    return bool(settings.proxy_config.get("holdApplicationUntilProxyStarts")) or bool(
+        config.values["global"]["proxy"]["holdApplicationUntilProxyStarts"]
+    )
+
+
+def _check_unique_names(spec: Mapping[str, Any], templates: list[str]) -> None:
+    """Templates that inject one container both as an init container and as a container
+    (``sidecar,grpc-agent`` with native sidecars) make a pod the API server rejects."""
+    init = {c.get("name") for c in spec.get("initContainers") or [] if isinstance(c, Mapping)}
+    both = sorted(
+        str(c.get("name"))
+        for c in spec.get("containers") or []
+        if isinstance(c, Mapping) and c.get("name") in init
+    )
+    if both:
+        raise InjectionError(
+            f"templates {','.join(templates)} inject {', '.join(both)} both as an init "
+            "container and as a container; use one of them, or turn native sidecars off "
+            '(sidecar.istio.io/nativeSidecar: "false") to merge them'
+        )
 
 
 def _with_proxy_env(spec: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:

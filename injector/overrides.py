@@ -128,7 +128,8 @@ def user_proxy(user_spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def adjust_init_user(
     spec: dict[str, Any], proxy: Mapping[str, Any] | None, tproxy: bool
 ) -> dict[str, Any]:
-    """A user ``runAsUser`` on istio-proxy becomes istio-init's ``-u`` (never 0; not in TPROXY)."""
+    """A user ``runAsUser``/``runAsGroup`` on istio-proxy: istio-init's and istio-validation's
+    ``-u`` (never 0; not in TPROXY), and istio-validation runs as that user (CNI mode)."""
     context = (proxy or {}).get("securityContext") or {}
     uid = context.get("runAsUser")
     gid = context.get("runAsGroup")
@@ -144,7 +145,9 @@ def adjust_init_user(
         spec = _edit(spec, "istio-validation", lambda c: _with_ids(c, uid, gid))
     if not isinstance(uid, int) or uid == 0:
         return spec
-    return _edit(spec, "istio-init", lambda c: _with_uid_arg(c, uid))
+    for name in ("istio-init", "istio-validation"):
+        spec = _edit(spec, name, lambda c: _with_uid_arg(c, uid))
+    return spec
 
 
 def _with_ids(container: dict[str, Any], uid: Any, gid: Any) -> dict[str, Any]:
