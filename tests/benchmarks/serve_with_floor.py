@@ -17,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from starlette.requests import Request
 from starlette.responses import Response
 
-from injector import logs, server
+from injector import logs
+from injector.webhook import server
 
 FIXED = b'{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"","allowed":true}}'  # noqa: E501
 

@@ -13,9 +13,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from injector import server
 from injector.config import load_config
-from injector.reload import ConfigFiles, load_state
+from injector.webhook import server
+from injector.webhook.reload import ConfigFiles, load_state
 from tests.deploy.util import (
     BASE,
     IMAGE_REPO,

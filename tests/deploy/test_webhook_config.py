@@ -15,8 +15,8 @@ import pytest
 
 from certs import cabundle, generate, kube
 from certs.errors import ClusterAccessError
-from injector import server, tls
 from injector.selectors import matches
+from injector.webhook import server, tls
 from tests.deploy.util import NAMESPACE, SERVICE, WEBHOOK_CONFIG, Objects
 from tests.fakekube import MWCS, SECRETS, FakeKube
 

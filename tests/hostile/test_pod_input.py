@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from injector import admission
 from injector.config import default_config
 from injector.core import Injector
+from injector.webhook import admission
 from tests.webhook.conftest import hello_pod, review_of
 
 INJECTOR = Injector(default_config())

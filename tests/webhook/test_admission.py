@@ -10,9 +10,9 @@ from typing import Any
 import jsonpatch
 import pytest
 
-from injector import admission
 from injector.config import load_config
 from injector.core import Injected, InjectionParams, Injector
+from injector.webhook import admission
 from tests.webhook.conftest import apiserver_capture, hello_pod, load_review, review_of
 
 INJECTOR = Injector(load_config())

@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 import pytest
 
-from injector import admission
 from injector.config import default_config, load_config
 from injector.core import InjectionParams, Injector, Outcome
-from injector.memo import ResponseMemo
+from injector.webhook import admission
+from injector.webhook.memo import ResponseMemo
 from tests.injector.helpers import replica_pod
 
 

@@ -26,11 +26,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from injector import admission
-from injector.admission import PathParams, Reply
 from injector.config import InjectorConfig
-from injector.metrics import CONTENT_TYPE, Metrics
-from injector.reload import ConfigReloader, ConfigState
+from injector.webhook import admission
+from injector.webhook.admission import PathParams, Reply
+from injector.webhook.metrics import CONTENT_TYPE, Metrics
+from injector.webhook.reload import ConfigReloader, ConfigState
 
 logger = logging.getLogger(__name__)
 

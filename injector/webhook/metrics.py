@@ -22,8 +22,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
-from injector.admission import Decision
-from injector.reload import ConfigState
+from injector.webhook.admission import Decision
+from injector.webhook.reload import ConfigState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # kube-apiserver's apiserver_admission_webhook_admission_duration_seconds buckets

@@ -26,7 +26,7 @@ import orjson
 from injector import jsonshape
 from injector.core import Injected, InjectionParams, Injector
 from injector.errors import InjectionError
-from injector.memo import Answer, ResponseMemo
+from injector.webhook.memo import Answer, ResponseMemo
 
 NO_MEMO = ResponseMemo(0)
 
