@@ -36,7 +36,9 @@ INTERNAL_ERROR = "internal error in the sidecar injector; see its logs"
 # URL path keys with a meaning of their own (Istio ``URLParameterToEnv``)
 PATH_KEYS = {"cluster": "ISTIO_META_CLUSTER_ID", "net": "ISTIO_META_NETWORK"}
 
-Decision = Literal["injected", "skipped", "denied", "invalid"]
+# How one request ended (``invalid``: not an AdmissionReview, HTTP 400). Not to be confused
+# with ``policy.Decision``, the core's "inject or skip, and why" that leads to the first two.
+Outcome = Literal["injected", "skipped", "denied", "invalid"]
 
 
 class Status(TypedDict):
@@ -74,7 +76,7 @@ class Reply:
 
     status: int  # HTTP status: 200 for every AdmissionReview answer, 400 for bad input
     body: bytes
-    decision: Decision
+    outcome: Outcome
     reason: str
     fields: dict[str, Any] = field(default_factory=dict)  # for the one log line
     error: BaseException | None = None  # an unexpected exception (log it with its traceback)
@@ -111,17 +113,17 @@ def review(
         response = cast(AdmissionResponse, {"uid": request["uid"], **deny(400, reason)})
         return _reply(api_version, response, "denied", reason, fields)
     env = params.env if params is not None else {}
-    key = memo.key(injector.config.generation, request.get("namespace"), env, pod)
+    key = memo.key(injector.config.content_hash, request.get("namespace"), env, pod)
     answer = memo.get(key)
     error: BaseException | None = None
     if answer is None:
         answer, error = _answer(pod, request.get("namespace"), env, injector)
         if error is None:
             memo.put(key, answer)
-    if answer.decision == "injected":
+    if answer.outcome == "injected":
         fields["patch_ops"] = answer.patch_ops
     response = cast(AdmissionResponse, {"uid": request["uid"], **answer.response})
-    return _reply(api_version, response, answer.decision, answer.reason, fields, error)
+    return _reply(api_version, response, answer.outcome, answer.reason, fields, error)
 
 
 def _answer(
@@ -234,7 +236,7 @@ def _log_fields(request: AdmissionRequest, pod: Any) -> dict[str, Any]:
 def _reply(
     api_version: str,
     response: AdmissionResponse,
-    decision: Decision,
+    outcome: Outcome,
     reason: str,
     fields: dict[str, Any],
     error: BaseException | None = None,
@@ -244,9 +246,9 @@ def _reply(
         "kind": "AdmissionReview",
         "response": response,
     }
-    fields["decision"] = decision
+    fields["decision"] = outcome  # the log field's documented name
     fields["reason"] = reason
-    return Reply(200, orjson.dumps(document), decision, reason, fields, error)
+    return Reply(200, orjson.dumps(document), outcome, reason, fields, error)
 
 
 def _short(text: str) -> str:

@@ -27,7 +27,7 @@ class Answer:
     """An admission answer without its uid."""
 
     response: dict[str, Any]  # AdmissionResponse fields other than "uid"
-    decision: Literal["injected", "skipped", "denied"]
+    outcome: Literal["injected", "skipped", "denied"]
     reason: str
     patch_ops: int
 
@@ -40,7 +40,7 @@ class ResponseMemo:
         self.misses = 0
 
     def key(
-        self, generation: str, namespace: Any, env: Mapping[str, str], pod: Any
+        self, content_hash: str, namespace: Any, env: Mapping[str, str], pod: Any
     ) -> bytes | None:
         if self.size <= 0 or not isinstance(pod, dict):
             return None
@@ -48,7 +48,7 @@ class ResponseMemo:
         if isinstance(metadata, dict) and "managedFields" in metadata:
             pod = {**pod, "metadata": without_managed_fields(metadata)}
         try:
-            return orjson.dumps([generation, namespace, sorted(env.items()), pod])
+            return orjson.dumps([content_hash, namespace, sorted(env.items()), pod])
         except TypeError:  # not plain JSON (cannot come from a decoded body, but be safe)
             return None
 

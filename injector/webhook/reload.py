@@ -139,7 +139,7 @@ class ConfigState:
     def describe(self) -> dict[str, object]:
         return {
             "generation": self.generation,
-            "config_hash": self.config.generation,
+            "config_hash": self.config.content_hash,
             "loaded_at": self.loaded_at,
             "reloads_ok": self.reloads_ok,
             "reloads_failed": self.reloads_failed,
@@ -202,7 +202,7 @@ class ConfigReloader:
         _log_warnings(config)
         logger.info(
             "config reloaded",
-            extra={"generation": self.state.generation, "config_hash": config.generation},
+            extra={"generation": self.state.generation, "config_hash": config.content_hash},
         )
         return True
 
