@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _certs(args_list[args_list.index("certs") + 1 :], level)
         if command == "serve":
             try:
-                from injector import server  # noqa: F401  # FastAPI: the [webhook] extra
+                from injector.webhook import server  # noqa: F401  # FastAPI: the [webhook] extra
             except ImportError as exc:
                 return _missing("serve", "webhook", exc)
         args = _parser(command).parse_args(args_list)
@@ -193,7 +193,7 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _serve_flags(serve: argparse.ArgumentParser) -> None:
-    from injector import server  # type: ignore[attr-defined,unused-ignore]
+    from injector.webhook import server  # type: ignore[attr-defined,unused-ignore]
 
     server.add_arguments(serve)
     serve.set_defaults(handler=server.run)

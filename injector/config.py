@@ -56,8 +56,9 @@ class InjectorConfig:
     mesh: Mapping[str, Any] = field(default_factory=mesh_mod.default_mesh)
     ignored_namespaces: frozenset[str] = IGNORED_NAMESPACES
     warnings: tuple[str, ...] = ()
-    # Identifies the config's content; part of every render-cache key.
-    generation: str = ""
+    # A hash of the config's content (templates, documents, native sidecars): the same text
+    # gives the same hash; part of every render-cache and memo key.
+    content_hash: str = ""
 
 
 def builtin_template_sources() -> dict[str, str]:
@@ -123,7 +124,7 @@ def load_config(
     digest = hashlib.sha256(
         orjson.dumps([template_sources, doc, values, mesh, config.native_sidecars], default=str)
     ).hexdigest()[:16]
-    return replace(config, generation=digest)
+    return replace(config, content_hash=digest)
 
 
 def load_config_files(

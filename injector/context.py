@@ -100,7 +100,7 @@ class Context:
     - ``derived``: values computed here from the pod, the settings and the config; small,
       so they are part of the cache key whole;
     - ``shared``: the config (``values``, ``mesh``) and pure functions, the same for every
-      pod of one config (the key's config generation covers them).
+      pod of one config (the key's config content hash covers them).
     """
 
     pod: dict[str, Any]

@@ -177,7 +177,7 @@ class Injector:
         derived = ctx.key()
         if derived is None:
             return produce(render_cache.Trace())
-        base = orjson.dumps([self.config.generation, names]) + derived
+        base = orjson.dumps([self.config.content_hash, names]) + derived
         partials: list[dict[str, Any]] = self.cache.get_or_render(base, ctx.pod, produce)
         return partials
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from injector import merge, quantity
+from injector import merge, pods, quantity
 from injector.errors import InjectionError
 
 ANNOTATION = "proxy.istio.io/overrides"
@@ -118,11 +118,8 @@ def encode(record: Mapping[str, list[dict[str, Any]]]) -> str:
 
 
 def user_proxy(user_spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    for field in _LISTS:
-        for c in user_spec.get(field) or []:
-            if isinstance(c, dict) and c.get("name") == "istio-proxy":
-                return c
-    return None
+    """The user's own ``istio-proxy`` container, if the pod declares one."""
+    return pods.container(user_spec, pods.PROXY)
 
 
 def adjust_init_user(
@@ -136,17 +133,17 @@ def adjust_init_user(
     if uid is None and gid is None:
         return spec
     if tproxy and uid is not None:
-        spec = _edit(
+        spec = pods.with_container(
             spec,
             "istio-proxy",
             lambda c: {**c, "securityContext": {**c.get("securityContext", {}), "runAsUser": 0}},
         )
     if not tproxy:
-        spec = _edit(spec, "istio-validation", lambda c: _with_ids(c, uid, gid))
+        spec = pods.with_container(spec, "istio-validation", lambda c: _with_ids(c, uid, gid))
     if not isinstance(uid, int) or uid == 0:
         return spec
     for name in ("istio-init", "istio-validation"):
-        spec = _edit(spec, name, lambda c: _with_uid_arg(c, uid))
+        spec = pods.with_container(spec, name, lambda c: _with_uid_arg(c, uid))
     return spec
 
 
@@ -166,14 +163,3 @@ def _with_uid_arg(container: dict[str, Any], uid: int) -> dict[str, Any]:
             args[i + 1] = str(uid)
             return {**container, "args": args}
     return container
-
-
-def _edit(spec: dict[str, Any], name: str, change: Any) -> dict[str, Any]:
-    for field in ("initContainers", "containers"):
-        items = spec.get(field) or []
-        for i, c in enumerate(items):
-            if isinstance(c, dict) and c.get("name") == name:
-                updated = list(items)
-                updated[i] = change(dict(c))
-                return {**spec, field: updated}
-    return spec

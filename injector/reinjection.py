@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from injector import probes, prometheus
+from injector import pods, probes, prometheus
 
 STATUS = "sidecar.istio.io/status"
 
@@ -53,7 +53,7 @@ def strip(
     status = parse_status(annotations[STATUS]) if STATUS in annotations else None
     if status is None:
         return metadata, spec, Previous()
-    old_proxy = _find(spec, "istio-proxy")
+    old_proxy = pods.container(spec, pods.PROXY)
     new_spec = dict(spec)
     removed: dict[str, Mapping[str, Any]] = {}
     for field_name in ("containers", "initContainers"):
@@ -139,14 +139,6 @@ def is_current(pod: Any, injected: Any) -> bool:
             and all(is_current(p, i) for p, i in zip(pod, injected, strict=False))
         )
     return bool(pod == injected)
-
-
-def _find(spec: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
-    for field_name in ("initContainers", "containers"):
-        for c in spec.get(field_name) or []:
-            if isinstance(c, dict) and c.get("name") == name:
-                return c
-    return None
 
 
 def _original_scrape(proxy: Mapping[str, Any] | None) -> dict[str, str]:

@@ -17,9 +17,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from injector import pods
+from injector.pods import PROXY
+
 VOLUME = "sidecar.istio.io/userVolume"
 MOUNT = "sidecar.istio.io/userVolumeMount"
-PROXY = "istio-proxy"
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PROPAGATION = ("None", "HostToContainer", "Bidirectional")
 
@@ -100,8 +102,7 @@ def check_pod(annotations: Mapping[str, str], spec: Mapping[str, Any]) -> list[s
     user_mounts = _entries(annotations.get(MOUNT, "{}"))
     if not isinstance(user_mounts, dict) or not user_mounts:
         return problems
-    containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
-    proxy: Mapping[str, Any] = next((c for c in containers if c.get("name") == PROXY), {})
+    proxy: Mapping[str, Any] = pods.container(spec, PROXY) or {}
     paths = [m.get("mountPath") for m in proxy.get("volumeMounts") or []]
     for key, fields in user_mounts.items():
         name = fields.get("name") or key

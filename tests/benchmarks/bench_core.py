@@ -27,9 +27,10 @@ import orjson
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from injector import admission, patch  # noqa: E402
+from injector import patch  # noqa: E402
 from injector.config import load_config  # noqa: E402
 from injector.core import Injected, InjectionParams, Injector  # noqa: E402
+from injector.webhook import admission  # noqa: E402
 
 TESTDATA = ROOT / "tests" / "testdata" / "webhook"
 PARAMS = InjectionParams(namespace="default")

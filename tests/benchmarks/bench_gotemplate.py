@@ -22,7 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from injector import context, identity, template  # noqa: E402
+from injector import context, identity, render_cache, template  # noqa: E402
 from injector.config import InjectorConfig, load_config  # noqa: E402
 from injector.core import InjectionParams, Injector  # noqa: E402
 
@@ -52,7 +52,8 @@ def contexts(config: InjectorConfig, batch: list[dict[str, Any]]) -> list[dict[s
         meta = {**pod["metadata"], "namespace": "default"}
         workload = identity.from_pod(meta, "default")
         settings = context.settings({"metadata": meta}, config, workload, None)
-        out.append(context.build({"metadata": meta, "spec": pod["spec"]}, config, settings))
+        ctx = context.build({"metadata": meta, "spec": pod["spec"]}, config, settings)
+        out.append(ctx.variables(render_cache.Trace()))
     return out
 
 

@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from injector import config as config_mod
-from injector import server
 from injector.config import load_config
 from injector.core import Injected, Injector
-from injector.reload import ConfigFiles, load_state
+from injector.webhook import server
+from injector.webhook.reload import ConfigFiles, load_state
 from tests.deploy.util import (
     BASE,
     DEMO_POD,

@@ -14,7 +14,7 @@ import pytest
 
 from certs import cabundle, generate, kube
 from certs.errors import ClusterAccessError
-from injector import server, tls
+from injector.webhook import server, tls
 from tests.deploy.util import (
     DOMAIN,
     EXCLUDED_NAMESPACES,

@@ -21,7 +21,7 @@ from injector.cli import main
 from injector.core import Injector
 from injector.gotemplate import GoTemplate
 from injector.manifests import transform
-from injector.reload import ConfigFiles
+from injector.webhook.reload import ConfigFiles
 from tests.gotemplate.helpers import GO_SIDECAR
 from tests.gotemplate.test_equivalence import _env_sorted
 from tests.injector.helpers import ISTIO, ISTIO_VALUES, load_docs

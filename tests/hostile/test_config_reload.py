@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from injector.errors import ConfigError
-from injector.metrics import Metrics
-from injector.reload import ConfigFiles, ConfigReloader, ConfigState, load_state
-from injector.webhook import WebhookState, _readiness
+from injector.webhook.app import WebhookState, _readiness
+from injector.webhook.metrics import Metrics
+from injector.webhook.reload import ConfigFiles, ConfigReloader, ConfigState, load_state
 
 # Compiles, but every render fails (from_json of text that is not JSON).
 RENDER_FAILS = "{{ from_json('not json') }}\n"
@@ -38,7 +38,7 @@ def test_a_template_that_cannot_inject_is_not_swapped_in(
     state, reloader = started(tmp_path)
     live = state.injector
     (tmp_path / "sidecar.yaml.j2").write_text(template)
-    with caplog.at_level(logging.ERROR, "injector.reload"):
+    with caplog.at_level(logging.ERROR, "injector.webhook.reload"):
         assert asyncio.run(reloader.check()) is False
     assert state.injector is live and state.generation == 1
     assert "canary pod canary-minimal" in (state.last_error or "")

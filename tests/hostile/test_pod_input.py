@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from injector import admission
 from injector.config import default_config
 from injector.core import Injector
+from injector.webhook import admission
 from tests.webhook.conftest import hello_pod, review_of
 
 INJECTOR = Injector(default_config())
@@ -127,4 +127,4 @@ def test_superscript_scrape_port_is_passed_on_like_istio_not_an_internal_error()
     pod = copy.deepcopy(hello_pod())
     annotate("prometheus.io/port", "9²")(pod)
     reply = admission.review(review_of(pod), INJECTOR)
-    assert reply.error is None and reply.decision == "injected"
+    assert reply.error is None and reply.outcome == "injected"

@@ -11,10 +11,11 @@ import pytest
 import yaml
 from ruamel.yaml import YAML
 
-from injector import admission, safeyaml
+from injector import safeyaml
 from injector.config import load_config_files
 from injector.core import Injector
 from injector.errors import ConfigError
+from injector.webhook import admission
 from tests.webhook.conftest import hello_pod, review_of
 
 

@@ -414,7 +414,11 @@ def test_certs_status_errors_are_one_plain_line(
     ("module", "argv", "extra"),
     [
         ("certs.cli", ["certs", "generate", "--out", "x"], "certs"),
-        ("injector.server", ["serve", "--tls-cert-file", "a.crt", "--port", "1"], "webhook"),
+        (
+            "injector.webhook.server",
+            ["serve", "--tls-cert-file", "a.crt", "--port", "1"],
+            "webhook",
+        ),
     ],
 )
 def test_a_missing_extra_is_named(

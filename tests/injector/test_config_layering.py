@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from injector.config import InjectorConfig, load_config_files
-from injector.reload import ConfigFiles
+from injector.webhook.reload import ConfigFiles
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_VALUES = REPO / "manifests" / "base" / "config" / "values.yaml"

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from injector import server
+from injector.webhook import server
 
 TESTDATA = Path(__file__).parent.parent / "testdata" / "webhook"
 

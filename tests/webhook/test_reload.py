@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from injector.errors import ConfigError
-from injector.reload import ConfigFiles, ConfigReloader, load_state
+from injector.webhook.reload import ConfigFiles, ConfigReloader, load_state
 from tests.webhook.conftest import Certs, Running, hello_pod, review_of, running_server
 
 BROKEN_CONFIG = 'templates:\n  sidecar: "{% if %}"\n'

@@ -6,7 +6,7 @@
 ``Injector``; a reload builds a whole new ``Injector`` (fresh render cache) and swaps the
 reference, which is atomic for the event loop. ``ConfigReloader`` polls the content hash
 (so kubelet's ``..data`` symlink swap is seen like any edit), builds the new config in a
-thread and proves it on canary pods (``injector.canary``); on a ``ConfigError`` it logs it,
+thread and proves it on canary pods (``canary``); on a ``ConfigError`` it logs it,
 counts it and keeps serving the old one. A directory whose files all vanished is such an
 error too: it is kept from silently turning into the built-in defaults.
 """
@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from injector import canary
 from injector.config import InjectorConfig, load_config, read_document
 from injector.core import Injector
 from injector.errors import ConfigError
+from injector.webhook import canary
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class ConfigState:
     def describe(self) -> dict[str, object]:
         return {
             "generation": self.generation,
-            "config_hash": self.config.generation,
+            "config_hash": self.config.content_hash,
             "loaded_at": self.loaded_at,
             "reloads_ok": self.reloads_ok,
             "reloads_failed": self.reloads_failed,
@@ -194,7 +194,7 @@ class ConfigReloader:
         _log_warnings(config)
         logger.info(
             "config reloaded",
-            extra={"generation": self.state.generation, "config_hash": config.generation},
+            extra={"generation": self.state.generation, "config_hash": config.content_hash},
         )
         return True
 

@@ -26,11 +26,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from injector import admission
-from injector.admission import PathParams, Reply
 from injector.config import InjectorConfig
-from injector.metrics import CONTENT_TYPE, Metrics
-from injector.reload import ConfigReloader, ConfigState
+from injector.webhook import admission
+from injector.webhook.admission import PathParams, Reply
+from injector.webhook.metrics import CONTENT_TYPE, Metrics
+from injector.webhook.reload import ConfigReloader, ConfigState
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def create_app(
         start = time.perf_counter()
         reply = await _answer(request, state)
         elapsed = time.perf_counter() - start
-        state.metrics.observe(reply.decision, elapsed)
+        state.metrics.observe(reply.outcome, elapsed)
         _log(reply, elapsed)
         if state.draining:  # move the apiserver's keep-alive connections to other replicas
             return Response(reply.body, reply.status, _CLOSE, media_type=JSON)
@@ -206,7 +206,7 @@ def _log(reply: Reply, elapsed: float) -> None:
             exc_info=reply.error,
             extra={**reply.fields, "duration_ms": round(elapsed * 1000, 3)},
         )
-    elif reply.decision == "invalid":
+    elif reply.outcome == "invalid":
         logger.warning(
             "rejected request: %s",
             reply.reason,
@@ -215,7 +215,7 @@ def _log(reply: Reply, elapsed: float) -> None:
     elif logger.isEnabledFor(logging.INFO):
         logger.info(
             "admission %s",
-            reply.decision,
+            reply.outcome,
             extra={**reply.fields, "duration_ms": round(elapsed * 1000, 3)},
         )
 

@@ -5,7 +5,7 @@
 - ``TCP_NODELAY`` on every accepted socket (uvloop and asyncio set it on TCP transports; a
   test guards it): without it back-to-back keep-alive admissions stall ~40 ms each (Nagle vs
   delayed ACK, real-apiserver-notes).
-- Limits per client (``injector.httplimits``): header bytes and count, a read timeout for
+- Limits per client (``httplimits``): header bytes and count, a read timeout for
   each request, a connection cap.
 - SIGTERM: keep accepting and answering for ``--drain-seconds`` while ``/readyz`` says 503
   (so endpoints drop us) and responses carry ``Connection: close``; then stop listening and
@@ -30,9 +30,9 @@ from typing import Any, TypeVar
 import uvicorn
 
 from certs import defaults as cert_defaults
-from injector import httplimits, tls
-from injector.reload import ConfigFiles, ConfigReloader, load_state
-from injector.webhook import WebhookState, create_app
+from injector.webhook import httplimits, tls
+from injector.webhook.app import WebhookState, create_app
+from injector.webhook.reload import ConfigFiles, ConfigReloader, load_state
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
-from injector.admission import Decision
-from injector.reload import ConfigState
+from injector.webhook.admission import Outcome
+from injector.webhook.reload import ConfigState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # kube-apiserver's apiserver_admission_webhook_admission_duration_seconds buckets
@@ -59,15 +59,15 @@ class Metrics:
         )
         self.registry.register(_ConfigCollector(state))
 
-    def observe(self, decision: Decision, seconds: float) -> None:
+    def observe(self, outcome: Outcome, seconds: float) -> None:
         """Count one finished request (``requests`` is counted when it arrives)."""
-        if decision == "invalid":
+        if outcome == "invalid":
             self.failure.inc()
         else:
             self.success.inc()
-            if decision == "skipped":
+            if outcome == "skipped":
                 self.skip.inc()
-            elif decision == "denied":
+            elif outcome == "denied":
                 self.failure.inc()
         self.time.observe(seconds)
 
