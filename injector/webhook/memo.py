@@ -27,7 +27,7 @@ class Answer:
     """An admission answer without its uid."""
 
     response: dict[str, Any]  # AdmissionResponse fields other than "uid"
-    outcome: Literal["injected", "skipped", "denied"]
+    disposition: Literal["injected", "skipped", "denied"]
     reason: str
     patch_ops: int
 

@@ -42,7 +42,9 @@ def test_replicas_share_one_answer_with_their_own_uid() -> None:
     one, two = answer(first), answer(second)
     assert (one["uid"], two["uid"]) == ("u1", "u2")
     assert one["patch"] == two["patch"] and one["allowed"] and two["allowed"]
-    assert second.outcome == "injected" and second.fields["patch_ops"] == first.fields["patch_ops"]
+    assert (
+        second.disposition == "injected" and second.fields["patch_ops"] == first.fields["patch_ops"]
+    )
     # the memoised patch is what the core computes for the second pod itself
     pod = replica_review("u2", "2026-11-21T12:00:01Z")["request"]["object"]
     direct = injector.inject(copy.deepcopy(pod), InjectionParams(namespace="shop"))
