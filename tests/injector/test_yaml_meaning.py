@@ -107,10 +107,11 @@ def test_a_value_a_jinja_template_inserts_keeps_its_type() -> None:
 def _readers(text: str) -> list[Any]:
     """What each reader makes of the document ``v: <text>``."""
     document = f"v: {text}\n"
+    yaml_1_2: Any = yaml_rs.loads(document, parse_datetime=False)
     return [
         safeyaml.load(document)["v"],  # as Kubernetes
         yaml.safe_load(document)["v"],  # YAML 1.1, as other tools
-        yaml_rs.loads(document, parse_datetime=False)["v"],  # YAML 1.2
+        yaml_1_2["v"],
     ]
 
 
