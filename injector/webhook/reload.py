@@ -77,7 +77,9 @@ def is_empty(texts: Texts) -> bool:
     return texts[:3] == (None, None, None) and not texts[3]
 
 
-def fingerprint(texts: Texts) -> str:
+def source_hash_of(texts: Texts) -> str:
+    """A hash of the files as read (``ConfigState.source_hash``): what the poller compares.
+    Not the config's ``content_hash``, which hashes the config built from them."""
     digest = hashlib.sha256()
     config, values, mesh, templates = texts
     for text in (config, values, mesh):
@@ -158,7 +160,7 @@ def load_state(files: ConfigFiles, *, cache_size: int = 512, memo_size: int = 25
     config = files.build(texts)
     _log_warnings(config)
     return ConfigState(
-        config, cache_size=cache_size, memo_size=memo_size, source_hash=fingerprint(texts)
+        config, cache_size=cache_size, memo_size=memo_size, source_hash=source_hash_of(texts)
     )
 
 
@@ -184,7 +186,7 @@ class ConfigReloader:
             texts = await asyncio.to_thread(self.files.read)
         except ConfigError as exc:
             return self._reject(str(exc), f"unreadable:{exc}")
-        source_hash = fingerprint(texts)
+        source_hash = source_hash_of(texts)
         if source_hash == self.state.source_hash:
             if self.state.last_error is not None:  # the files went back to the live config
                 logger.info("config files match the live config again")
