@@ -21,7 +21,7 @@ import jsonpatch
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from injector import uninject
+from injector import safeyaml, uninject
 from injector.core import InjectionParams, Injector, Outcome
 from injector.errors import InjectionError, ManifestError
 from injector.identity import Workload
@@ -213,7 +213,7 @@ def _json_document(
 
 def _compose(body: str, index: str) -> MappingNode:
     try:
-        root = yaml.compose(body, Loader=yaml.CSafeLoader)
+        root = yaml.compose(body, Loader=safeyaml.Loader)
     except yaml.YAMLError as exc:
         raise ManifestError(f"document {index}: YAML syntax error: {_yaml_problem(exc)}") from exc
     if not isinstance(root, MappingNode):
@@ -362,7 +362,7 @@ def _check_aliases(root: Node, index: str) -> bool:
 
 def _construct(root: Node, index: str) -> Any:
     try:
-        return yaml.CSafeLoader("").construct_document(root)
+        return safeyaml.Loader("").construct_document(root)
     except yaml.YAMLError as exc:
         raise ManifestError(f"document {index}: {_yaml_problem(exc)}") from exc
 

@@ -5,6 +5,10 @@ an edit at the anchor would change every place that refers to it. The document i
 ruamel, every alias gets its own copy, the core's patches are applied, and the document is
 written back: comments and key order survive, indentation is normalised. The caller has
 already bounded the size aliases expand to.
+
+ruamel writes YAML 1.2, where ``on`` or ``n`` need no quotes; kubectl reads them as booleans.
+The strings an injection adds are therefore quoted by the same rule as in-place edits
+(``yamltext.needs_quotes``); the document's own scalars keep their quoting as written.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from typing import Any
 import jsonpatch
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import SingleQuotedScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
+
+from injector import yamltext
 
 Patch = tuple[tuple[str | int, ...], list[dict[str, Any]]]
 
@@ -32,7 +39,7 @@ def reemit(body: str, patches: Sequence[Patch], mapping_indent: int) -> str:
             template = template[step]
         if "metadata" not in template and isinstance(template, CommentedMap):
             template.insert(0, "metadata", CommentedMap())  # added metadata comes before spec
-        jsonpatch.apply_patch(template, ops, in_place=True)
+        jsonpatch.apply_patch(template, [_quoted_op(op) for op in ops], in_place=True)
         _block_style_for_new_content(template)
     yaml = _yaml()
     yaml.width = 4096
@@ -48,6 +55,23 @@ def _yaml() -> YAML:
     yaml = YAML()
     yaml.preserve_quotes = True
     return yaml
+
+
+def _quoted_op(op: dict[str, Any]) -> dict[str, Any]:
+    return {**op, "value": _quoted(op["value"])} if "value" in op else op
+
+
+def _quoted(value: Any) -> Any:
+    """``value`` with every string a plain scalar would misrepresent marked single-quoted."""
+    if isinstance(value, str):
+        if "\n" not in value and "\r" not in value and yamltext.needs_quotes(value):
+            return SingleQuotedScalarString(value)
+        return value
+    if isinstance(value, Mapping):
+        return {key: _quoted(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [_quoted(child) for child in value]
+    return value
 
 
 def _unshare(node: Any, seen: set[int]) -> None:

@@ -1,4 +1,46 @@
-"""PyYAML loading for text that users control: bounded size, nesting and alias expansion.
+"""YAML in the injector: which parser reads what, and PyYAML loading within bounds.
+
+Three parsers, each for one kind of text:
+
+- **PyYAML** (libyaml's C parser) reads what users and operators write: the config documents
+  (``config``, ``values``, ``mesh``) and YAML-valued annotations (``proxy.istio.io/config``)
+  through ``load`` below, and the manifests of ``injector inject``/``check``
+  (``injector.manifests`` composes them with ``Loader``: the node graph gives the positions of
+  in-place edits and bounds aliases before anything is built). ``Loader`` resolves plain
+  scalars as Kubernetes does (kubectl, the API server and Istio read YAML with go-yaml v2),
+  not as YAML 1.1 or 1.2 would: a value in a manifest means to ``injector inject`` what it
+  means to ``kubectl apply``, and a value in the mesh config what it means to Istio.
+- **yaml-rs** (YAML 1.2 core schema) reads what a template renders (``injector.template``):
+  it is on the hot path, where it is ten times faster than PyYAML. A Jinja template inserts
+  every value as a JSON literal, which means the same to every reader, so the schema only
+  applies to a template's own literal text: there ``on``, ``yes`` and ``y`` stay strings and
+  ``012`` is decimal (write ``true``/``false`` for booleans and quote strings like ``'on'``,
+  and every reader agrees).
+- **ruamel.yaml** (YAML 1.2, round trip) re-emits a manifest whose workload shares nodes
+  through aliases (``injector.roundtrip``), keeping comments, key order and quotes.
+
+The meanings, pinned by ``tests/injector/test_yaml_meaning.py`` (the first column also by a
+real API server, ``tests/cluster/test_yaml_meaning.py``):
+
+=================  =================================  ========================
+plain text         config, annotations, manifests     template literal text
+                   (``Loader``, as Kubernetes)        (yaml-rs, YAML 1.2)
+=================  =================================  ========================
+on, yes, Off, no   boolean                            string
+y, N               boolean                            string
+012                10 (octal)                         12
+0x1F, 0o12, 0b11   31, 10, 3                          31, 10, 3
+1_000, 1e3, -.5    1000, 1000.0, -0.5                 1000, 1000.0, -0.5
+1:20, 2020-01-01   string (not 80, not a date)        string
+=, ~               string, null                       string, null
+=================  =================================  ========================
+
+What the injector writes does not depend on the reader: ``injector.yamltext`` (in-place
+edits) and ``injector.roundtrip`` quote every string that any of these readers would take for
+something else (``'on'``, ``'n'``, ``'012'``, ``'1e3'``), and the webhook answers in JSON.
+
+Loading within bounds
+---------------------
 
 ``yaml.safe_load`` refuses arbitrary objects but not a "billion laughs": nine levels of
 anchors, each aliased ten times, make a few hundred bytes stand for a billion nodes. PyYAML
@@ -18,12 +60,68 @@ in ``.value`` (PyYAML's and ruamel.yaml's nodes both do), for callers with their
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    _Base = yaml.SafeLoader
+else:
+    _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when built with it
+
+_INT64 = range(-(2**63), 2**64)  # go-yaml's ParseInt, then ParseUint
+_FLOAT = r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+_RESOLVERS = (  # tag, plain scalars of that type, their possible first characters
+    (
+        "bool",
+        r"y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF",
+        list("yYnNtTfFoO"),
+    ),
+    ("int", r"[-+]?(?:0[xXoObB][0-9a-fA-F_]+|[0-9][0-9_]*)", list("-+0123456789")),
+    ("float", rf"{_FLOAT}|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)", list("-+0123456789.")),
+    ("null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
+    ("merge", r"<<", ["<"]),
+)
+
+
+class Loader(_Base):
+    """PyYAML's safe loader, resolving plain scalars the way Kubernetes' go-yaml v2 does.
+
+    YAML 1.1's booleans and ``y``/``n``; Go's integers (``0x1F``, ``0o17``, ``0b11``, ``012``
+    octal, ``_`` separators); floats, ``.inf``/``.nan``; null; ``<<`` merges. Timestamps and
+    sexagesimal numbers (``1:20``) stay strings, as does ``=``.
+    """
+
+    yaml_implicit_resolvers: dict[Any, Any] = {}
+    bool_values = {**_Base.bool_values, "y": True, "n": False}
+
+
+def _construct_int(loader: Loader, node: yaml.ScalarNode) -> int | float | str:
+    """A plain integer as Go's ``strconv.ParseInt(text, 0, 64)`` reads it, else as go-yaml
+    falls back: a float when it looks like one (``09``, out of range), else the string."""
+    text = str(loader.construct_scalar(node))
+    plain = text.replace("_", "")
+    sign = -1 if plain.startswith("-") else 1
+    digits = plain.lstrip("+-")
+    bases = {"0x": 16, "0X": 16, "0o": 8, "0O": 8, "0b": 2, "0B": 2}
+    base = bases.get(digits[:2], 8 if len(digits) > 1 and digits[0] == "0" else 10)
+    digits = digits[2:] if digits[:2] in bases else digits
+    try:
+        value = sign * int(digits, base)
+    except ValueError:
+        value = None
+    if value is not None and value in _INT64:
+        return value
+    return float(plain) if re.fullmatch(_FLOAT, plain) else text
+
+
+for _tag, _pattern, _first in _RESOLVERS:
+    Loader.add_implicit_resolver(
+        f"tag:yaml.org,2002:{_tag}", re.compile(f"^(?:{_pattern})$"), _first
+    )
+Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 @dataclass(frozen=True)
@@ -51,7 +149,7 @@ def load(text: str, limits: Limits = DEFAULT) -> Any:
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > limits.max_bytes:
         raise YAMLLimitError(f"document is {size} bytes; the limit is {limits.max_bytes}")
-    loader = _Loader(text)
+    loader = Loader(text)
     try:
         try:
             node = loader.get_single_node()

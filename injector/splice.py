@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsonpatch
-import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from injector import yamltext
+from injector import safeyaml, yamltext
 from injector.yamltext import Style
 
 
@@ -132,7 +131,7 @@ class Splicer:
         """Operations inside a flow collection rewrite it whole (in block style)."""
         node = step.node
         if id(node) not in self._flows:
-            value = yaml.SafeLoader("").construct_document(node)
+            value = safeyaml.Loader("").construct_document(node)
             self._flows[id(node)] = (step, value, [])
         relative = "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in rest)
         self._flows[id(node)][2].append({**op, "path": relative})
@@ -240,7 +239,7 @@ class Splicer:
 
     def _unchanged_children(self, node: Node, value: Any) -> dict[int, str]:
         """Children of a rewritten collection that did not change keep their own text."""
-        loader = yaml.SafeLoader("")
+        loader = safeyaml.Loader("")
         if isinstance(node, MappingNode) and isinstance(value, dict):
             pairs = [(loader.construct_object(k, deep=True), v) for k, v in node.value]
             olds = {key: child for key, child in pairs if isinstance(key, str)}

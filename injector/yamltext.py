@@ -2,10 +2,12 @@
 
 ``injector inject`` writes only what an injection adds or changes; this module renders those
 fragments. Strings are plain when YAML would read them back as the same string, single-quoted
-otherwise (``'15020'``, ``'true'``, ``'*'``, ``'129e6'``), double-quoted when they span lines.
-A string is quoted when either YAML 1.1 (PyYAML) or YAML 1.2's core schema (kubectl's go-yaml,
-ruamel) would read it as something else: ``129e6`` is a string to the first, a float to the
-second.
+otherwise (``'15020'``, ``'true'``, ``'*'``, ``'129e6'``, ``'n'``), double-quoted when they span
+lines. A string is quoted when any reader of the output would take it for something else:
+YAML 1.1 (PyYAML: ``on``, ``1:20``, ``2020-01-01``), YAML 1.2's core schema (ruamel, yaml-rs:
+``129e6``, ``0o12``) or Kubernetes (kubectl and the API server read YAML with go-yaml v2, for
+which ``y`` and ``n`` are booleans and ``0X1F`` a number). See ``injector.safeyaml`` for which
+parser reads what.
 """
 
 from __future__ import annotations
@@ -64,14 +66,28 @@ _YAML12_NOT_STRING = re.compile(
 )
 
 
+# Plain scalars that Kubernetes' go-yaml v2 resolves to a boolean or a number and that neither
+# YAML 1.1 (PyYAML's dumper quotes those) nor the pattern above covers.
+_KUBERNETES_NOT_STRING = re.compile(r"[yYnN]|[-+]?0[XOB][0-9a-fA-F_]+")
+
+
+def _not_a_string_somewhere(text: str) -> bool:
+    return bool(_YAML12_NOT_STRING.fullmatch(text) or _KUBERNETES_NOT_STRING.fullmatch(text))
+
+
 @functools.lru_cache(maxsize=8192)
 def _string(text: str) -> str:
     if "\n" in text or "\r" in text:
         return json.dumps(text, ensure_ascii=False)
-    if _YAML12_NOT_STRING.fullmatch(text):
+    if _not_a_string_somewhere(text):
         return "'" + text + "'"
     dumped = yaml.dump(text, Dumper=yaml.CSafeDumper, width=1 << 30, allow_unicode=True)
     return dumped.removesuffix("\n...\n").removesuffix("\n")
+
+
+def needs_quotes(text: str) -> bool:
+    """Whether ``text`` written plain would be read back as something other than this string."""
+    return _string(text) != text
 
 
 def nested(value: Any) -> bool:
@@ -105,6 +121,8 @@ def flow_scalar(value: Any) -> str:
 def _flow_string(text: str) -> str:
     if "\n" in text or "\r" in text:
         return json.dumps(text, ensure_ascii=False)
+    if _not_a_string_somewhere(text):
+        return "'" + text + "'"
     dumped = yaml.dump(
         [text], Dumper=yaml.CSafeDumper, width=1 << 30, allow_unicode=True, default_flow_style=True
     )

@@ -6,7 +6,8 @@ turns an AdmissionReview into a response through the core, remembering answers p
 before serving it; ``metrics`` exports both to Prometheus.
 
 The wing imports the core; the core never imports the wing (only the CLI's ``serve`` command
-does, when it runs), and the packages that only the ``[webhook]`` extra installs are imported
-here and in ``certs``, so ``pip install sidecar-injector`` alone runs ``injector inject``.
-``tests/test_layering.py`` checks both.
+does, when it runs). The packages that only the ``[webhook]`` extra installs are imported here
+and in ``certs`` (and the kubernetes client by ``check --kubeconfig``, when it runs), so
+``pip install sidecar-injector`` alone runs ``injector inject``. ``tests/test_layering.py``
+checks both.
 """

@@ -33,9 +33,10 @@ INTERNAL_ERROR = "internal error in the sidecar injector; see its logs"
 # URL path keys with a meaning of their own (Istio ``URLParameterToEnv``)
 PATH_KEYS = {"cluster": "ISTIO_META_CLUSTER_ID", "net": "ISTIO_META_NETWORK"}
 
-# How one request ended (``invalid``: not an AdmissionReview, HTTP 400). Not to be confused
-# with ``policy.Decision``, the core's "inject or skip, and why" that leads to the first two.
-Outcome = Literal["injected", "skipped", "denied", "invalid"]
+# How the webhook disposed of one request (``invalid``: not an AdmissionReview, HTTP 400).
+# The core's ``policy.Decision`` (inject or skip, and why) and ``core.Outcome`` (``Injected``
+# or ``Skipped``) lead to the first two; an ``InjectionError`` to ``denied``.
+Disposition = Literal["injected", "skipped", "denied", "invalid"]
 
 
 class Status(TypedDict):
@@ -72,7 +73,7 @@ class Answer:
     """An admission answer without its uid."""
 
     response: dict[str, Any]  # AdmissionResponse fields other than "uid"
-    outcome: Literal["injected", "skipped", "denied"]
+    disposition: Literal["injected", "skipped", "denied"]
     reason: str
     patch_ops: int
 
@@ -83,7 +84,7 @@ class Reply:
 
     status: int  # HTTP status: 200 for every AdmissionReview answer, 400 for bad input
     body: bytes
-    outcome: Outcome
+    disposition: Disposition
     reason: str
     fields: dict[str, Any] = field(default_factory=dict)  # for the one log line
     error: BaseException | None = None  # an unexpected exception (log it with its traceback)
@@ -119,10 +120,10 @@ def review(
         return _reply(api_version, response, "denied", reason, fields)
     env = params.env if params is not None else {}
     answer, error = _answer(pod, request.get("namespace"), env, injector)
-    if answer.outcome == "injected":
+    if answer.disposition == "injected":
         fields["patch_ops"] = answer.patch_ops
     response = cast(AdmissionResponse, {"uid": request["uid"], **answer.response})
-    return _reply(api_version, response, answer.outcome, answer.reason, fields, error)
+    return _reply(api_version, response, answer.disposition, answer.reason, fields, error)
 
 
 def _answer(
@@ -235,7 +236,7 @@ def _log_fields(request: AdmissionRequest, pod: Any) -> dict[str, Any]:
 def _reply(
     api_version: str,
     response: AdmissionResponse,
-    outcome: Outcome,
+    disposition: Disposition,
     reason: str,
     fields: dict[str, Any],
     error: BaseException | None = None,
@@ -245,9 +246,9 @@ def _reply(
         "kind": "AdmissionReview",
         "response": response,
     }
-    fields["decision"] = outcome  # the log field's documented name
+    fields["decision"] = disposition  # the log field's documented name
     fields["reason"] = reason
-    return Reply(200, orjson.dumps(document), outcome, reason, fields, error)
+    return Reply(200, orjson.dumps(document), disposition, reason, fields, error)
 
 
 def _short(text: str) -> str:

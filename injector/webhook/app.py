@@ -86,7 +86,7 @@ def create_app(
         start = time.perf_counter()
         reply = await _answer(request, state)
         elapsed = time.perf_counter() - start
-        state.metrics.observe(reply.outcome, elapsed)
+        state.metrics.observe(reply.disposition, elapsed)
         _log(reply, elapsed)
         if state.draining:  # move the apiserver's keep-alive connections to other replicas
             return Response(reply.body, reply.status, _CLOSE, media_type=JSON)
@@ -206,7 +206,7 @@ def _log(reply: Reply, elapsed: float) -> None:
             exc_info=reply.error,
             extra={**reply.fields, "duration_ms": round(elapsed * 1000, 3)},
         )
-    elif reply.outcome == "invalid":
+    elif reply.disposition == "invalid":
         logger.warning(
             "rejected request: %s",
             reply.reason,
@@ -215,7 +215,7 @@ def _log(reply: Reply, elapsed: float) -> None:
     elif logger.isEnabledFor(logging.INFO):
         logger.info(
             "admission %s",
-            reply.outcome,
+            reply.disposition,
             extra={**reply.fields, "duration_ms": round(elapsed * 1000, 3)},
         )
 

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
-from injector.webhook.admission import Outcome
+from injector.webhook.admission import Disposition
 from injector.webhook.reload import ConfigState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -59,15 +59,15 @@ class Metrics:
         )
         self.registry.register(_ConfigCollector(state))
 
-    def observe(self, outcome: Outcome, seconds: float) -> None:
+    def observe(self, disposition: Disposition, seconds: float) -> None:
         """Count one finished request (``requests`` is counted when it arrives)."""
-        if outcome == "invalid":
+        if disposition == "invalid":
             self.failure.inc()
         else:
             self.success.inc()
-            if outcome == "skipped":
+            if disposition == "skipped":
                 self.skip.inc()
-            elif outcome == "denied":
+            elif disposition == "denied":
                 self.failure.inc()
         self.time.observe(seconds)
 

@@ -76,7 +76,9 @@ def is_empty(texts: Texts) -> bool:
     return texts[:3] == (None, None, None) and not texts[3]
 
 
-def fingerprint(texts: Texts) -> str:
+def source_hash_of(texts: Texts) -> str:
+    """A hash of the files as read (``ConfigState.source_hash``): what the poller compares.
+    Not the config's ``content_hash``, which hashes the config built from them."""
     digest = hashlib.sha256()
     config, values, mesh, templates = texts
     for text in (config, values, mesh):
@@ -151,7 +153,7 @@ def load_state(files: ConfigFiles, *, cache_bytes: int = 32 * 2**20) -> ConfigSt
     texts = files.read()
     config = files.build(texts)
     _log_warnings(config)
-    return ConfigState(config, cache_bytes=cache_bytes, source_hash=fingerprint(texts))
+    return ConfigState(config, cache_bytes=cache_bytes, source_hash=source_hash_of(texts))
 
 
 class ConfigReloader:
@@ -176,7 +178,7 @@ class ConfigReloader:
             texts = await asyncio.to_thread(self.files.read)
         except ConfigError as exc:
             return self._reject(str(exc), f"unreadable:{exc}")
-        source_hash = fingerprint(texts)
+        source_hash = source_hash_of(texts)
         if source_hash == self.state.source_hash:
             if self.state.last_error is not None:  # the files went back to the live config
                 logger.info("config files match the live config again")

@@ -130,7 +130,7 @@ ACCEPTED = [
     {"traffic.sidecar.istio.io/excludeOutboundIPRanges": "10.0.0.1/8,fe80::/64"},
     {VOLUME: '{"v": {}}'},  # the server makes it an emptyDir
     {VOLUME: EMPTY_V, MOUNT: '{"v": {"mountPath": "/x", "subPath": "a/b", "readOnly": true}}'},
-    {"proxy.istio.io/config": 'proxyMetadata: {"bad key": x, "1ABC": y}'},
+    {"proxy.istio.io/config": 'proxyMetadata: {"bad key": x, "1ABC": z}'},  # y: a boolean
 ]
 
 

@@ -127,4 +127,4 @@ def test_superscript_scrape_port_is_passed_on_like_istio_not_an_internal_error()
     pod = copy.deepcopy(hello_pod())
     annotate("prometheus.io/port", "9²")(pod)
     reply = admission.review(review_of(pod), INJECTOR)
-    assert reply.error is None and reply.outcome == "injected"
+    assert reply.error is None and reply.disposition == "injected"

@@ -48,7 +48,7 @@ def test_patch_decodes_to_the_core_ops_and_applies_to_the_injected_pod() -> None
     ops = decoded_patch(response)
     assert ops == expected.patch
     assert jsonpatch.apply_patch(pod, ops) == expected.pod
-    assert reply.outcome == "injected"
+    assert reply.disposition == "injected"
     assert reply.fields["patch_ops"] == len(ops)
 
 
@@ -74,12 +74,12 @@ def test_skip_is_allowed_without_patch_and_with_a_warning() -> None:
     assert "patch" not in response and "patchType" not in response
     assert response["warnings"][0].startswith("sidecar not injected: ")
     assert all(len(w) <= admission.MAX_WARNING for w in response["warnings"])
-    assert reply.outcome == "skipped"
+    assert reply.disposition == "skipped"
 
 
 def test_skip_in_an_ignored_namespace_uses_the_request_namespace() -> None:
     reply, _ = answer(review_of(hello_pod(), namespace="kube-system"))
-    assert reply.outcome == "skipped"
+    assert reply.disposition == "skipped"
     assert "kube-system" in reply.reason
     assert reply.fields["namespace"] == "kube-system"
 
@@ -101,7 +101,7 @@ def test_deny_maps_the_injection_error_to_status() -> None:
     assert response["status"]["code"] == 400
     assert "interceptionMode" in response["status"]["message"]
     assert "patch" not in response
-    assert reply.outcome == "denied" and reply.status == 200
+    assert reply.disposition == "denied" and reply.status == 200
 
 
 def test_unexpected_exception_is_a_generic_deny(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,7 +158,7 @@ def test_long_warnings_are_shortened() -> None:
 )
 def test_not_an_admission_review_is_a_400(body: Any, message: str) -> None:
     reply, answer_body = answer(body)
-    assert reply.status == 400 and reply.outcome == "invalid"
+    assert reply.status == 400 and reply.disposition == "invalid"
     assert message in answer_body["error"]
 
 
@@ -212,6 +212,6 @@ def test_request_with_serviceaccount_volume_and_large_pod() -> None:
         body = body.get("body", body)
         pod = copy.deepcopy(body["request"]["object"])
         reply, answer_body = answer(body)
-        assert reply.outcome == "injected", reply.reason
+        assert reply.disposition == "injected", reply.reason
         injected = jsonpatch.apply_patch(pod, decoded_patch(answer_body["response"]))
         assert any(c["name"] == "istio-proxy" for c in injected["spec"]["initContainers"])
