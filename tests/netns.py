@@ -278,6 +278,12 @@ def client(host: str, port: int, bind: str | None, udp: bool, timeout: float) ->
             return {"error": f"{type(exc).__name__}: {exc}"}
 
 
+def landed(reply: dict[str, Any]) -> tuple[str, int]:
+    """Where a connection landed: the answering listener's (role, port); fails on an error."""
+    assert "error" not in reply, reply
+    return reply["role"], reply["port"]
+
+
 def _main(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)

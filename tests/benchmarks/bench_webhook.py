@@ -41,7 +41,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.benchmarks import traffic  # noqa: E402
-from tests.webhook.conftest import free_port, make_certs  # noqa: E402
+from tests.pki import make_certs  # noqa: E402
+from tests.webhook.conftest import free_port  # noqa: E402
 
 TESTDATA = ROOT / "tests" / "testdata" / "webhook"
 SECONDS = int(os.environ.get("BENCH_SECONDS", "4"))

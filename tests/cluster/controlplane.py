@@ -11,8 +11,7 @@ killed with its group on ``stop``.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
+import json
 import os
 import shutil
 import signal
@@ -25,12 +24,13 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.pki import CLIENT_AUTH, SERVER_AUTH, key_pem, make_ca
 
 ASSETS_ENV = "KUBEBUILDER_ASSETS"
 HINT = (
@@ -80,16 +80,6 @@ def free_port() -> int:
 # PKI ---------------------------------------------------------------------------------------
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _pem_cert(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
 @dataclass(frozen=True)
 class Pki:
     """Paths of the generated PKI."""
@@ -104,74 +94,19 @@ class Pki:
 
 
 def make_pki(directory: Path) -> Pki:
-    now = dt.datetime.now(dt.UTC)
-    start, end = now - dt.timedelta(minutes=5), now + dt.timedelta(days=2)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-cluster-ca")])
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
-        )
-        .add_extension(ca_ski, critical=False)
-        .sign(ca_key, hashes.SHA256())
+    ca = make_ca("test-cluster-ca", days=2)
+    serving = ca.issue(
+        "kube-apiserver",
+        SERVER_AUTH,
+        dns_names=("localhost", "kubernetes.default.svc"),
+        ips=("127.0.0.1", "10.0.0.1"),
     )
-
-    def leaf(
-        subject: x509.Name, usage: x509.ObjectIdentifier, sans: list[x509.GeneralName]
-    ) -> tuple[bytes, bytes]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start)
-            .not_valid_after(end)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), False
-            )
-        )
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        return _pem_cert(builder.sign(ca_key, hashes.SHA256())), _pem_key(key)
-
-    serving = leaf(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]),
-        ExtendedKeyUsageOID.SERVER_AUTH,
-        [
-            x509.DNSName("localhost"),
-            x509.DNSName("kubernetes.default.svc"),
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-            x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
-        ],
-    )
-    admin = leaf(
-        x509.Name(
-            [
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
-                x509.NameAttribute(NameOID.COMMON_NAME, "admin"),
-            ]
-        ),
-        ExtendedKeyUsageOID.CLIENT_AUTH,
-        [],
-    )
+    admin = ca.issue("admin", CLIENT_AUTH, organization="system:masters")
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     sa_pub = sa_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    pki = Pki(
+    paths = Pki(
         ca=directory / "ca.crt",
         serving_cert=directory / "srv.crt",
         serving_key=directory / "srv.key",
@@ -181,17 +116,17 @@ def make_pki(directory: Path) -> Pki:
         sa_pub=directory / "sa.pub",
     )
     for path, data in (
-        (pki.ca, _pem_cert(ca)),
-        (pki.serving_cert, serving[0]),
-        (pki.serving_key, serving[1]),
-        (pki.admin_cert, admin[0]),
-        (pki.admin_key, admin[1]),
-        (pki.sa_key, _pem_key(sa_key)),
-        (pki.sa_pub, sa_pub),
+        (paths.ca, ca.cert_pem),
+        (paths.serving_cert, serving.cert_pem),
+        (paths.serving_key, serving.key_pem),
+        (paths.admin_cert, admin.cert_pem),
+        (paths.admin_key, admin.key_pem),
+        (paths.sa_key, key_pem(sa_key)),
+        (paths.sa_pub, sa_pub),
     ):
         path.write_bytes(data)
         path.chmod(0o600)
-    return pki
+    return paths
 
 
 def write_kubeconfig(path: Path, server: str, ca: Path, user: dict[str, str]) -> Path:
@@ -313,13 +248,30 @@ class ControlPlane:
         context.load_cert_chain(str(self.pki.admin_cert), str(self.pki.admin_key))
         return context
 
-    def get(self, path: str, timeout: float = 10) -> str:
-        """GET ``path`` as admin (``/metrics``, ``/readyz``)."""
-        opener = urllib.request.build_opener(
+    def _opener(self) -> urllib.request.OpenerDirector:
+        return urllib.request.build_opener(
             urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=self._ssl())
         )
-        with opener.open(self.url + path, timeout=timeout) as response:
+
+    def get(self, path: str, timeout: float = 10) -> str:
+        """GET ``path`` as admin (``/metrics``, ``/readyz``)."""
+        with self._opener().open(self.url + path, timeout=timeout) as response:
             return str(response.read().decode())
+
+    def post(self, path: str, document: Any, timeout: float = 30) -> tuple[int, Any]:
+        """POST ``document`` as JSON to ``path`` as admin, unchecked by any client library:
+        the status and the decoded reply (a ``Status`` on an error)."""
+        request = urllib.request.Request(
+            self.url + path,
+            data=json.dumps(document).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with self._opener().open(request, timeout=timeout) as response:
+                return int(response.status), json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return int(error.code), json.loads(error.read())
 
     def _wait_ready(self, url: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout

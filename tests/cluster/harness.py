@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -126,6 +127,22 @@ def running_cluster() -> Iterator[Cluster]:
         yield Cluster(plane)
     finally:
         plane.stop()
+
+
+def run_check(manifest: Path, *flags: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``injector check -f MANIFEST FLAGS`` from the repository, with ``env`` added to a
+    clean environment (no ``$KUBECONFIG`` unless given)."""
+    environment = child_env(PYTHONPATH=str(ROOT), **env)
+    if "KUBECONFIG" not in env:
+        environment.pop("KUBECONFIG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "injector", "check", "-f", str(manifest), *flags],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+    )
 
 
 def pod_body(

@@ -6,18 +6,16 @@ server never sends to the webhook.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from tests.cluster.controlplane import child_env
-from tests.cluster.harness import ROOT, Cluster
+from tests.cluster.harness import Cluster, run_check
 
 
-def _deployment(name: str, namespace: str, labels: dict[str, str] | None = None) -> dict:  # type: ignore[type-arg]
+def _deployment(name: str, namespace: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
     pod_labels = {"app": name, **(labels or {})}
     return {
         "apiVersion": "apps/v1",
@@ -53,13 +51,7 @@ def manifest(installed: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 def _check(manifest: Path, *flags: str, **env: str) -> tuple[dict[str, tuple[str, str]], str]:
-    argv = [sys.executable, "-m", "injector", "check", "-f", str(manifest), *flags]
-    environment = child_env(PYTHONPATH=str(ROOT), **env)
-    if "KUBECONFIG" not in env:
-        environment.pop("KUBECONFIG", None)
-    result = subprocess.run(
-        argv, cwd=ROOT, capture_output=True, text=True, env=environment, timeout=60
-    )
+    result = run_check(manifest, *flags, **env)
     assert result.returncode == 0, result.stderr
     rows = [line.split(None, 3) for line in result.stdout.splitlines()[1:]]
     return {r[1].removeprefix("Deployment/"): (r[2], r[3]) for r in rows}, result.stderr
@@ -101,19 +93,7 @@ def test_an_unreachable_cluster_is_one_line(
     broken.write_text(
         installed.kubeconfig.read_text().replace(installed.plane.url, "https://127.0.0.1:1")
     )
-    argv = [
-        sys.executable,
-        "-m",
-        "injector",
-        "check",
-        "-f",
-        str(manifest),
-        "--kubeconfig",
-        str(broken),
-    ]
-    result = subprocess.run(
-        argv, cwd=ROOT, capture_output=True, text=True, env=child_env(), timeout=60
-    )
+    result = run_check(manifest, "--kubeconfig", str(broken))
     assert result.returncode == 1
     assert result.stderr.startswith("error: cannot reach the API server")
     assert "Traceback" not in result.stderr

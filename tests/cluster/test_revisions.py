@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +16,14 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.controlplane import child_env
-from tests.cluster.harness import MANIFESTS, ROOT, Cluster, container_names, create_pod, pod_body
+from tests.cluster.harness import (
+    MANIFESTS,
+    Cluster,
+    container_names,
+    create_pod,
+    pod_body,
+    run_check,
+)
 from tests.cluster.webhook import Webhook, point_webhooks_at
 
 CANARY = "sidecar-injector-canary"
@@ -127,22 +131,6 @@ def test_check_names_the_revision_entry(
     manifest.write_text(
         json.dumps({**pod_body("p"), "metadata": {"name": "p", "namespace": namespace}})
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "injector",
-            "check",
-            "-f",
-            str(manifest),
-            "--kubeconfig",
-            str(installed.kubeconfig),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=child_env(PYTHONPATH=str(ROOT)),
-        timeout=60,
-    )
+    result = run_check(manifest, "--kubeconfig", str(installed.kubeconfig))
     assert result.returncode == 0, result.stderr
     assert f"selected by webhook {CANARY}/rev.namespace.sidecar-injector.github.io" in result.stdout

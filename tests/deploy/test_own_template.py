@@ -17,7 +17,8 @@ import jsonpatch
 import pytest
 
 from tests.deploy.util import DEMO_POD, MANIFESTS, Objects, mount, render
-from tests.webhook.conftest import Certs, make_certs, review_of, running_server
+from tests.pki import Certs, make_certs
+from tests.webhook.conftest import review_of, running_server
 
 EXAMPLE = MANIFESTS / "examples" / "own-template"
 OPT_IN = {"inject.istio.io/templates": "sidecar,spiffe"}

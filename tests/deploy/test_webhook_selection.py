@@ -35,7 +35,7 @@ from tests.deploy.util import (
     WEBHOOK_CONFIG,
     Objects,
 )
-from tests.webhook.conftest import make_certs
+from tests.pki import make_certs
 
 pytestmark = pytest.mark.cluster
 

@@ -27,7 +27,7 @@ import httpx
 import jsonpatch
 import pytest
 
-from tests.netns import Topology, pod_and_peer
+from tests.netns import Topology, landed, pod_and_peer
 from tests.webhook.conftest import client_context, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,11 +138,6 @@ def mesh_pod(injected: dict[str, Any]) -> Iterator[Topology]:
         yield topo
 
 
-def _landed(reply: dict[str, Any]) -> tuple[str, int]:
-    assert "error" not in reply, reply
-    return reply["role"], reply["port"]
-
-
 def test_the_injected_init_args_carry_the_annotations(injected: dict[str, Any]) -> None:
     args = _init_args(injected)
     assert args[0] == "istio-iptables"
@@ -155,13 +150,13 @@ def test_the_injected_init_args_carry_the_annotations(injected: dict[str, Any]) 
 @pytest.mark.root
 def test_inbound_to_the_app_port_lands_on_the_inbound_proxy(mesh_pod: Topology) -> None:
     reply = mesh_pod.peer.connect(mesh_pod.pod4, 8080)
-    assert _landed(reply) == ("proxy", 15006)
+    assert landed(reply) == ("proxy", 15006)
     assert reply["orig"] == [mesh_pod.pod4, 8080]
 
 
 @pytest.mark.root
 def test_inbound_to_an_excluded_port_reaches_the_app(mesh_pod: Topology) -> None:
-    assert _landed(mesh_pod.peer.connect(mesh_pod.pod4, EXCLUDED_IN_PORT)) == (
+    assert landed(mesh_pod.peer.connect(mesh_pod.pod4, EXCLUDED_IN_PORT)) == (
         "app",
         EXCLUDED_IN_PORT,
     )
@@ -170,13 +165,13 @@ def test_inbound_to_an_excluded_port_reaches_the_app(mesh_pod: Topology) -> None
 @pytest.mark.root
 def test_outbound_from_the_app_lands_on_the_outbound_proxy(mesh_pod: Topology) -> None:
     reply = mesh_pod.pod.connect(mesh_pod.peer4, REMOTE, uid=APP_UID, gid=APP_UID)
-    assert _landed(reply) == ("proxy", 15001)
+    assert landed(reply) == ("proxy", 15001)
     assert reply["orig"] == [mesh_pod.peer4, REMOTE]
 
 
 @pytest.mark.root
 def test_outbound_to_an_excluded_cidr_bypasses_the_proxy(mesh_pod: Topology) -> None:
-    assert _landed(mesh_pod.pod.connect(EXCLUDED_CIDR, REMOTE, uid=APP_UID, gid=APP_UID)) == (
+    assert landed(mesh_pod.pod.connect(EXCLUDED_CIDR, REMOTE, uid=APP_UID, gid=APP_UID)) == (
         "remote",
         REMOTE,
     )
@@ -185,13 +180,13 @@ def test_outbound_to_an_excluded_cidr_bypasses_the_proxy(mesh_pod: Topology) -> 
 @pytest.mark.root
 def test_outbound_to_an_excluded_port_bypasses_the_proxy(mesh_pod: Topology) -> None:
     reply = mesh_pod.pod.connect(mesh_pod.peer4, EXCLUDED_OUT_PORT, uid=APP_UID, gid=APP_UID)
-    assert _landed(reply) == ("remote", EXCLUDED_OUT_PORT)
+    assert landed(reply) == ("remote", EXCLUDED_OUT_PORT)
 
 
 @pytest.mark.root
 def test_the_proxy_itself_is_not_captured(mesh_pod: Topology, injected: dict[str, Any]) -> None:
     uid = int(_init_args(injected)[_init_args(injected).index("-u") + 1])
-    assert _landed(mesh_pod.pod.connect(mesh_pod.peer4, REMOTE, uid=uid, gid=uid)) == (
+    assert landed(mesh_pod.pod.connect(mesh_pod.peer4, REMOTE, uid=uid, gid=uid)) == (
         "remote",
         REMOTE,
     )

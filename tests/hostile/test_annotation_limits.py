@@ -1,8 +1,9 @@
 """Annotations whose injected pod the API server would refuse are denied, naming the annotation.
 
 Each refused case below was found by creating the injected pod on kube-apiserver v1.35
-(``dryRun=All``): the server refused it (the message it gave is in the comment), while the
-injector had accepted the annotation. The accepted cases are values the server takes.
+(``dryRun=All``, on a fresh control plane of tests/cluster): the server refused it (the
+message it gave is in the comment), while the injector had accepted the annotation. The
+accepted cases are values the server takes.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from injector import uservolumes
 from injector.config import default_config
 from injector.core import InjectionParams, Injector
 from injector.errors import AnnotationError
-from tests.hostile.apiserver import ApiServer, running_apiserver
+from tests.cluster.controlplane import ControlPlane
+from tests.cluster.harness import running_cluster
 
 POD: dict[str, Any] = {
     "apiVersion": "v1",
@@ -142,25 +144,35 @@ def test_what_the_api_server_takes_is_still_injected(annotations: dict[str, str]
 
 
 @pytest.fixture(scope="module")
-def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    with running_apiserver(tmp_path_factory.mktemp("apiserver")) as server:
-        yield server
+def apiserver() -> Iterator[ControlPlane]:
+    """A fresh control plane; namespace ``default`` has its ServiceAccount."""
+    with running_cluster() as cluster:
+        cluster.namespace("default")
+        yield cluster.plane
 
 
+def create_pod(plane: ControlPlane, pod: dict[str, Any]) -> tuple[int, str]:
+    """Status and message of a ``dryRun=All`` create of ``pod`` in namespace ``default``."""
+    status, reply = plane.post("/api/v1/namespaces/default/pods?dryRun=All", pod)
+    return status, "" if status == 201 else str(reply.get("message", ""))
+
+
+@pytest.mark.cluster
 def test_the_api_server_refuses_what_we_deny(
-    apiserver: ApiServer, monkeypatch: pytest.MonkeyPatch
+    apiserver: ControlPlane, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The table above is true: with our checks off, the server refuses every such pod."""
     monkeypatch.setattr(ann, "validate", lambda _annotations: [])
     monkeypatch.setattr(uservolumes, "check_pod", lambda _annotations, _spec: [])
     for given, _ in REFUSED:
-        status, message = apiserver.create_pod(inject(given))
+        status, message = create_pod(apiserver, inject(given))
         assert status in (400, 422), (given, status)
         assert "serviceAccount" not in message, message  # refused for the annotation only
     for given, _ in INIT_REFUSED:  # the server takes these: only we can stop them
-        assert apiserver.create_pod(inject(given)) == (201, ""), given
+        assert create_pod(apiserver, inject(given)) == (201, ""), given
 
 
-def test_the_api_server_takes_what_we_inject(apiserver: ApiServer) -> None:
+@pytest.mark.cluster
+def test_the_api_server_takes_what_we_inject(apiserver: ControlPlane) -> None:
     for given in [{}, *ACCEPTED]:
-        assert apiserver.create_pod(inject(given)) == (201, ""), given
+        assert create_pod(apiserver, inject(given)) == (201, ""), given

@@ -12,7 +12,8 @@ from contextlib import closing
 
 import pytest
 
-from tests.webhook.conftest import Certs, Running, hello_pod, review_of, running_server
+from tests.pki import Certs
+from tests.webhook.conftest import Running, hello_pod, review_of, running_server
 
 READ_TIMEOUT = 1.0
 

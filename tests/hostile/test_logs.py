@@ -14,14 +14,8 @@ from pathlib import Path
 import httpx
 
 from injector import logs
-from tests.webhook.conftest import (
-    Certs,
-    client_context,
-    free_port,
-    hello_pod,
-    review_of,
-    serve_command,
-)
+from tests.pki import Certs
+from tests.webhook.conftest import client_context, free_port, hello_pod, review_of, serve_command
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORD_START = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ [\w.]+: ")

@@ -28,14 +28,8 @@ import httpx
 import pytest
 
 from tests.hostile.test_yaml_bombs import bomb
-from tests.webhook.conftest import (
-    Certs,
-    client_context,
-    free_port,
-    hello_pod,
-    review_of,
-    serve_command,
-)
+from tests.pki import Certs
+from tests.webhook.conftest import client_context, free_port, hello_pod, review_of, serve_command
 
 NORMAL = 150  # admissions per phase
 HEADERS = {"Content-Type": "application/json"}

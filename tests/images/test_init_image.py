@@ -22,7 +22,7 @@ from tests.images.conftest import (
     source_files,
 )
 from tests.init.rootutil import APP_UID, PROXY_UID, istio_lines, save
-from tests.netns import Netns, Topology, pod_and_peer
+from tests.netns import Netns, Topology, landed, pod_and_peer
 
 pytestmark = [pytest.mark.root, pytest.mark.images, pytest.mark.slow, TIMEOUT]
 
@@ -48,11 +48,6 @@ def run_init(
     )  # fmt: skip
 
 
-def _landed(reply: dict[str, Any]) -> tuple[str, int]:
-    assert "error" not in reply, reply
-    return reply["role"], reply["port"]
-
-
 @pytest.fixture(scope="module")
 def redirected(images: Images, istio_init: dict[str, Any]) -> Iterator[Topology]:
     assert istio_init["image"] == images.init, "values.yaml's init image is what make builds"
@@ -73,11 +68,11 @@ def test_the_container_runs_as_injected(istio_init: dict[str, Any]) -> None:
 
 def test_inbound_is_captured_with_the_original_destination(redirected: Topology) -> None:
     reply = redirected.peer.connect(redirected.pod4, 8080)
-    assert _landed(reply) == ("proxy", 15006) and reply["orig"] == [redirected.pod4, 8080]
+    assert landed(reply) == ("proxy", 15006) and reply["orig"] == [redirected.pod4, 8080]
 
 
 def test_excluded_inbound_port_reaches_the_app(redirected: Topology) -> None:
-    assert _landed(redirected.peer.connect(redirected.pod4, EXCLUDED_INBOUND)) == (
+    assert landed(redirected.peer.connect(redirected.pod4, EXCLUDED_INBOUND)) == (
         "app",
         EXCLUDED_INBOUND,
     )
@@ -85,18 +80,18 @@ def test_excluded_inbound_port_reaches_the_app(redirected: Topology) -> None:
 
 def test_outbound_from_the_app_is_captured(redirected: Topology) -> None:
     reply = redirected.pod.connect(redirected.peer4, REMOTE, uid=APP_UID, gid=APP_UID)
-    assert _landed(reply) == ("proxy", 15001) and reply["orig"] == [redirected.peer4, REMOTE]
+    assert landed(reply) == ("proxy", 15001) and reply["orig"] == [redirected.peer4, REMOTE]
 
 
 @pytest.mark.parametrize(("host", "port"), [(EXCLUDED_IP, REMOTE), ("10.99.0.1", EXCLUDED_PORT)])
 def test_excluded_outbound_ip_and_port_bypass(redirected: Topology, host: str, port: int) -> None:
     reply = redirected.pod.connect(host, port, uid=APP_UID, gid=APP_UID)
-    assert _landed(reply) == ("remote", port)
+    assert landed(reply) == ("remote", port)
 
 
 def test_the_proxy_uid_bypasses(redirected: Topology) -> None:
     reply = redirected.pod.connect(redirected.peer4, REMOTE, uid=PROXY_UID, gid=PROXY_UID)
-    assert _landed(reply) == ("remote", REMOTE)
+    assert landed(reply) == ("remote", REMOTE)
 
 
 def test_rerun_is_idempotent(redirected: Topology, istio_init: dict[str, Any]) -> None:
@@ -133,7 +128,7 @@ def test_the_nft_backend_works_from_the_image(istio_init: dict[str, Any]) -> Non
         assert istio_lines(save(topo.pod)) == []
         topo.pod.serve("proxy", [15001, 15006], uid=PROXY_UID, gid=PROXY_UID)
         reply = topo.peer.connect(topo.pod4, 8080)
-        assert _landed(reply) == ("proxy", 15006) and reply["orig"] == [topo.pod4, 8080]
+        assert landed(reply) == ("proxy", 15006) and reply["orig"] == [topo.pod4, 8080]
         again = run_init(topo.pod, istio_init, *nft)
         assert again.returncode == 0 and "nothing to do" in again.stderr
 

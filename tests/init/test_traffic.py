@@ -10,22 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.init.rootutil import APP_UID, INJECTED, PROXY_UID, istio_lines, save, sidecar_init
-from tests.netns import Topology, pod_and_peer
+from tests.netns import Topology, landed, pod_and_peer
 
 pytestmark = pytest.mark.root
 
 EXCLUDED4, EXCLUDED6 = "10.97.0.1", "fd00:97::1"
 REMOTE, EXCLUDED_PORT = 7070, 7071
-
-
-def _landed(reply: dict[str, Any]) -> tuple[str, int]:
-    assert "error" not in reply, reply
-    return reply["role"], reply["port"]
 
 
 BACKENDS = ["restore", "iptc", "nft"]
@@ -73,14 +67,14 @@ def test_inbound_to_app_port_lands_on_15006_with_original_destination(
 ) -> None:
     pod = redirect_pod.pod4 if family == 4 else redirect_pod.pod6
     reply = redirect_pod.peer.connect(pod, 8080)
-    assert _landed(reply) == ("proxy", 15006)
+    assert landed(reply) == ("proxy", 15006)
     assert reply["orig"] == [pod, 8080]
 
 
 @pytest.mark.parametrize("family", [4, 6])
 def test_excluded_inbound_port_reaches_the_app(redirect_pod: Topology, family: int) -> None:
     pod = redirect_pod.pod4 if family == 4 else redirect_pod.pod6
-    assert _landed(redirect_pod.peer.connect(pod, 15021)) == ("app", 15021)
+    assert landed(redirect_pod.peer.connect(pod, 15021)) == ("app", 15021)
 
 
 @pytest.mark.parametrize("family", [4, 6])
@@ -89,7 +83,7 @@ def test_outbound_from_app_lands_on_15001_with_original_destination(
 ) -> None:
     peer = redirect_pod.peer4 if family == 4 else redirect_pod.peer6
     reply = redirect_pod.pod.connect(peer, REMOTE, uid=APP_UID, gid=APP_UID)
-    assert _landed(reply) == ("proxy", 15001)
+    assert landed(reply) == ("proxy", 15001)
     assert reply["orig"] == [peer, REMOTE]
 
 
@@ -97,12 +91,12 @@ def test_outbound_from_app_lands_on_15001_with_original_destination(
 @pytest.mark.parametrize("family", [4, 6])
 def test_proxy_uid_and_gid_bypass(redirect_pod: Topology, uid: int, gid: int, family: int) -> None:
     peer = redirect_pod.peer4 if family == 4 else redirect_pod.peer6
-    assert _landed(redirect_pod.pod.connect(peer, REMOTE, uid=uid, gid=gid)) == ("remote", REMOTE)
+    assert landed(redirect_pod.pod.connect(peer, REMOTE, uid=uid, gid=gid)) == ("remote", REMOTE)
 
 
 @pytest.mark.parametrize("target", [EXCLUDED4, EXCLUDED6])
 def test_excluded_cidr_bypasses(redirect_pod: Topology, target: str) -> None:
-    assert _landed(redirect_pod.pod.connect(target, REMOTE, uid=APP_UID, gid=APP_UID)) == (
+    assert landed(redirect_pod.pod.connect(target, REMOTE, uid=APP_UID, gid=APP_UID)) == (
         "remote",
         REMOTE,
     )
@@ -112,7 +106,7 @@ def test_excluded_cidr_bypasses(redirect_pod: Topology, target: str) -> None:
 def test_excluded_outbound_port_bypasses(redirect_pod: Topology, family: int) -> None:
     peer = redirect_pod.peer4 if family == 4 else redirect_pod.peer6
     reply = redirect_pod.pod.connect(peer, EXCLUDED_PORT, uid=APP_UID, gid=APP_UID)
-    assert _landed(reply) == ("remote", EXCLUDED_PORT)
+    assert landed(reply) == ("remote", EXCLUDED_PORT)
 
 
 @pytest.mark.parametrize("family", [4, 6])
@@ -120,7 +114,7 @@ def test_app_to_itself_over_loopback_and_pod_ip_is_not_captured(
     redirect_pod: Topology, family: int
 ) -> None:
     for host in ("127.0.0.1", redirect_pod.pod4) if family == 4 else ("::1", redirect_pod.pod6):
-        assert _landed(redirect_pod.pod.connect(host, 8080, uid=APP_UID, gid=APP_UID)) == (
+        assert landed(redirect_pod.pod.connect(host, 8080, uid=APP_UID, gid=APP_UID)) == (
             "app",
             8080,
         )
@@ -130,7 +124,7 @@ def test_app_to_itself_over_loopback_and_pod_ip_is_not_captured(
 def test_proxy_to_pod_ip_hairpins_to_inbound(redirect_pod: Topology, family: int) -> None:
     pod = redirect_pod.pod4 if family == 4 else redirect_pod.pod6
     reply = redirect_pod.pod.connect(pod, 8080, uid=PROXY_UID, gid=PROXY_UID)
-    assert _landed(reply) == ("proxy", 15006)
+    assert landed(reply) == ("proxy", 15006)
     assert reply["orig"] == [pod, 8080]
 
 
@@ -140,7 +134,7 @@ def test_inbound_passthrough_from_127_0_0_6_reaches_the_app(
 ) -> None:
     pod, source = (redirect_pod.pod4, "127.0.0.6") if family == 4 else (redirect_pod.pod6, "::6")
     reply = redirect_pod.pod.connect(pod, 8080, uid=PROXY_UID, gid=PROXY_UID, bind=source)
-    assert _landed(reply) == ("app", 8080)
+    assert landed(reply) == ("app", 8080)
     assert reply["peer"][0] == source
 
 
@@ -149,14 +143,14 @@ def test_inbound_passthrough_from_127_0_0_6_reaches_the_app(
 def test_dns_to_the_resolver_lands_on_15053(redirect_pod: Topology, family: int, udp: bool) -> None:
     resolver = redirect_pod.peer4 if family == 4 else redirect_pod.peer6
     reply = redirect_pod.pod.connect(resolver, 53, uid=APP_UID, gid=APP_UID, udp=udp)
-    assert _landed(reply) == ("proxy", 15053)
+    assert landed(reply) == ("proxy", 15053)
 
 
 @pytest.mark.parametrize("family", [4, 6])
 def test_dns_from_the_proxy_reaches_the_resolver(redirect_pod: Topology, family: int) -> None:
     resolver = redirect_pod.peer4 if family == 4 else redirect_pod.peer6
     reply = redirect_pod.pod.connect(resolver, 53, uid=PROXY_UID, gid=PROXY_UID, udp=True)
-    assert _landed(reply) == ("remote", 53)
+    assert landed(reply) == ("remote", 53)
 
 
 @pytest.mark.parametrize("backend_name", BACKENDS)
@@ -169,7 +163,7 @@ def test_tproxy_inbound_keeps_the_source_address(family: int, backend_name: str)
         topo.pod.serve("proxy", [15006], uid=0, gid=PROXY_UID, transparent=True)
         pod, peer = (topo.pod4, topo.peer4) if family == 4 else (topo.pod6, topo.peer6)
         reply = topo.peer.connect(pod, 8080)
-        assert _landed(reply) == ("proxy", 15006)
+        assert landed(reply) == ("proxy", 15006)
         assert reply["orig"] == [pod, 8080]
         assert reply["peer"][0] == peer
 
@@ -182,6 +176,6 @@ def test_nft_fallback_lands_rules_in_nft_and_traffic_works() -> None:
         assert istio_lines(save(topo.pod, "iptables-legacy-save")) == []
         topo.pod.serve("proxy", [15001, 15006], uid=PROXY_UID, gid=PROXY_UID)
         reply = topo.peer.connect(topo.pod4, 8080)
-        assert _landed(reply) == ("proxy", 15006) and reply["orig"] == [topo.pod4, 8080]
+        assert landed(reply) == ("proxy", 15006) and reply["orig"] == [topo.pod4, 8080]
         again = sidecar_init(topo.pod, *INJECTED, "--force-iptables-binary", "nft", "--ipv6", "off")
         assert again.returncode == 0 and "nothing to do" in again.stderr

@@ -1,7 +1,7 @@
 """Fixtures for the webhook tests: certificates, review bodies, a real TLS server.
 
-Certificates are made with ``cryptography`` (EC P-256 CA + leaf for 127.0.0.1/localhost)
-once per session and never committed. ``running_server`` starts ``injector serve`` as built
+Certificates (``tests.pki``: a CA + leaf for 127.0.0.1/localhost) are made once per
+session and never committed. ``running_server`` starts ``injector serve`` as built
 by ``server.prepare`` on 127.0.0.1:0 in a background thread.
 """
 
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime as dt
-import ipaddress
 import json
 import socket
 import ssl
@@ -25,67 +23,11 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from injector.webhook import server
+from tests.pki import Certs, make_certs
 
 TESTDATA = Path(__file__).parent.parent / "testdata" / "webhook"
-
-
-@dataclass(frozen=True)
-class Certs:
-    directory: Path
-    ca: Path
-    cert: Path
-    key: Path
-
-
-def make_certs(
-    directory: Path, *, days: int = 30, names: tuple[str, ...] = ("localhost",)
-) -> Certs:
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test webhook CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
-    sans.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = Certs(directory, directory / "ca.crt", directory / "tls.crt", directory / "tls.key")
-    paths.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths.cert.write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    paths.key.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return paths
 
 
 @pytest.fixture(scope="session")

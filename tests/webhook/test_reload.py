@@ -15,7 +15,8 @@ import pytest
 
 from injector.errors import ConfigError
 from injector.webhook.reload import ConfigFiles, ConfigReloader, load_state
-from tests.webhook.conftest import Certs, Running, hello_pod, review_of, running_server
+from tests.pki import Certs
+from tests.webhook.conftest import Running, hello_pod, review_of, running_server
 
 BROKEN_CONFIG = 'templates:\n  sidecar: "{% if %}"\n'
 

@@ -17,12 +17,12 @@ import httpx
 import jsonpatch
 import pytest
 
+from tests.pki import make_certs
 from tests.webhook.conftest import (
     Running,
     apiserver_capture,
     client_context,
     hello_pod,
-    make_certs,
     review_of,
     running_server,
 )

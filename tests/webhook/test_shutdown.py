@@ -12,14 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.webhook.conftest import (
-    Certs,
-    client_context,
-    free_port,
-    hello_pod,
-    review_of,
-    serve_command,
-)
+from tests.pki import Certs
+from tests.webhook.conftest import client_context, free_port, hello_pod, review_of, serve_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
