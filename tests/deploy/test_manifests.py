@@ -362,7 +362,7 @@ def test_configmap_loads_with_the_injectors_own_loader(installed: Objects, tmp_p
     config = load_state(ConfigFiles(mount(installed, tmp_path))).config  # as `serve` reads it
     assert config.warnings == ()
     assert config.values["global"]["proxy_init"]["image"] == image_of(INIT_DOCKERFILE)
-    assert set(config.templates) == {"sidecar", "gateway"}
+    assert set(config.templates) == set(config_mod.builtin_template_sources())  # none added
 
 
 def test_a_new_image_serves_its_own_templates_under_the_shipped_configmap(
