@@ -57,7 +57,7 @@ class InjectorConfig:
     ignored_namespaces: frozenset[str] = IGNORED_NAMESPACES
     warnings: tuple[str, ...] = ()
     # A hash of the config's content (templates, documents, native sidecars): the same text
-    # gives the same hash; part of every render-cache and memo key.
+    # gives the same hash; part of every render-cache key.
     content_hash: str = ""
 
 
