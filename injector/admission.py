@@ -24,7 +24,7 @@ from typing import Any, Literal, NotRequired, TypedDict, cast
 import orjson
 
 from injector import jsonshape
-from injector.core import Injected, InjectionParams, Injector
+from injector.core import Injected, InjectionParams, Injector, NamespaceAnnotations
 from injector.errors import InjectionError
 from injector.memo import Answer, ResponseMemo
 
@@ -97,9 +97,12 @@ def review(
     injector: Injector,
     params: PathParams | None = None,
     memo: ResponseMemo = NO_MEMO,
+    namespaces: NamespaceAnnotations | None = None,
 ) -> Reply:
     """Answer one decoded AdmissionReview (never raises). With ``memo``, an identical pod
-    (the replicas of a ReplicaSet) is answered from the first one's answer."""
+    (the replicas of a ReplicaSet) is answered from the first one's answer. ``namespaces``
+    gives the annotations of the pod's namespace that injection reads (OpenShift UID
+    ranges)."""
     try:
         api_version, request = _read_review(body)
     except BadReview as exc:
@@ -111,11 +114,20 @@ def review(
         response = cast(AdmissionResponse, {"uid": request["uid"], **deny(400, reason)})
         return _reply(api_version, response, "denied", reason, fields)
     env = params.env if params is not None else {}
-    key = memo.key(injector.config.generation, request.get("namespace"), env, pod)
+    namespace = request.get("namespace")
+    pod_namespace = fields["namespace"]
+    found = None
+    if namespaces is not None and isinstance(pod_namespace, str):
+        found = namespaces(pod_namespace)
+    scope: Any = [namespace, sorted(found.items())] if found else namespace
+    key = memo.key(injector.config.generation, scope, env, pod)
     answer = memo.get(key)
     error: BaseException | None = None
     if answer is None:
-        answer, error = _answer(pod, request.get("namespace"), env, injector)
+        inject_params = InjectionParams(
+            namespace=namespace, proxy_env=env, namespace_annotations=found
+        )
+        answer, error = _answer(pod, inject_params, injector)
         if error is None:
             memo.put(key, answer)
     if answer.decision == "injected":
@@ -125,10 +137,10 @@ def review(
 
 
 def _answer(
-    pod: Any, namespace: str | None, env: Mapping[str, str], injector: Injector
+    pod: Any, params: InjectionParams, injector: Injector
 ) -> tuple[Answer, BaseException | None]:
     try:
-        outcome = injector.inject(pod, InjectionParams(namespace=namespace, proxy_env=env))
+        outcome = injector.inject(pod, params)
     except InjectionError as exc:
         return Answer(deny(exc.code, str(exc)), "denied", str(exc), 0), None
     except Exception as exc:  # a bug: deny with a generic message, never a 500
