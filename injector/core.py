@@ -135,6 +135,7 @@ class Injector:
         metadata, spec, previous = reinjection.strip(metadata, spec, self.metrics_port)
         recorded = overrides.recorded(metadata.get("annotations") or {})
         spec = overrides.reinsert(spec, recorded)
+        spec = overrides.drop_scc_user(spec, params.namespace_annotations)
         workload = params.workload or identity.from_pod(metadata, namespace)
         meta = {**metadata, "namespace": namespace}
         settings = context.settings(

@@ -14,12 +14,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from injector import admission
 from injector.config import load_config
 from injector.core import Injector
-from injector.memo import ResponseMemo
 from injector.namespaces import (
     KEYS,
     MAX_VALUE,
@@ -165,17 +162,13 @@ def _proxy_uid(reply: admission.Reply) -> int:
     raise AssertionError("no istio-proxy in the patch")
 
 
-@pytest.mark.parametrize("memo_size", [0, 64])
-def test_admission_runs_the_proxy_as_the_namespace_uid(memo_size: int) -> None:
+def test_admission_runs_the_proxy_as_the_namespace_uid() -> None:
     injector = Injector(load_config())
-    memo = ResponseMemo(memo_size)
     ranges: dict[str, dict[str, str]] = {"shop": RANGE}
     body = review_of(hello_pod(), namespace="shop")
-    plain = admission.review(body, injector, memo=memo)
-    assert _proxy_uid(plain) == 1337
-    first = admission.review(body, injector, memo=memo, namespaces=ranges.get)
-    assert _proxy_uid(first) == 1000629999
-    ranges["shop"] = {UID: "2000/10"}  # the namespace changed: no stale memo answer
-    assert _proxy_uid(admission.review(body, injector, memo=memo, namespaces=ranges.get)) == 2009
+    assert _proxy_uid(admission.review(body, injector)) == 1337
+    assert _proxy_uid(admission.review(body, injector, namespaces=ranges.get)) == 1000629999
+    ranges["shop"] = {UID: "2000/10"}  # the namespace changed: the next pod follows
+    assert _proxy_uid(admission.review(body, injector, namespaces=ranges.get)) == 2009
     other = review_of(hello_pod(), namespace="elsewhere")
-    assert _proxy_uid(admission.review(other, injector, memo=memo, namespaces=ranges.get)) == 1337
+    assert _proxy_uid(admission.review(other, injector, namespaces=ranges.get)) == 1337
