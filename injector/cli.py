@@ -23,7 +23,7 @@ from injector.errors import InjectorError
 
 if TYPE_CHECKING:  # the injection core is imported by the commands that run it, not by --help
     from injector import clustercheck, sources
-    from injector.core import Injector
+    from injector.core import Injector, NamespaceAnnotations
     from injector.manifests import Edit, Report
 
 logger = logging.getLogger(__name__)
@@ -144,6 +144,7 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     inject.add_argument(
         "--diff", action="store_true", help="print a unified diff; exit 1 if anything changes"
     )
+    _namespace_flags(inject)
     inject.set_defaults(handler=_inject)
     uninject = commands.add_parser(
         "uninject",
@@ -239,14 +240,55 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _injector(args: argparse.Namespace) -> Injector:
+def _namespace_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--namespace-annotation",
+        action="append",
+        default=[],
+        type=_namespace_annotation,
+        metavar="KEY=VALUE",
+        help="an OpenShift annotation of every namespace (openshift.io/sa.scc.uid-range or "
+        "openshift.io/sa.scc.supplemental-groups): the proxy runs as its range's top ID",
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--kubeconfig",
+        help="read those annotations of the manifests' namespaces (default: $KUBECONFIG)",
+    )
+    where.add_argument(
+        "--offline", action="store_true", help="do not read the cluster, even with $KUBECONFIG"
+    )
+
+
+def _namespace_annotation(text: str) -> tuple[str, str]:
+    from injector.namespaces import parse_flag
+
+    try:
+        return parse_flag(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _injector(args: argparse.Namespace, namespaces: NamespaceAnnotations | None = None) -> Injector:
     from injector.config import load_config_files
     from injector.core import Injector
 
     config = load_config_files(args.config, args.values, args.mesh, native_sidecars=args.native)
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    return Injector(config, cache_bytes=8 * 2**20)
+    return Injector(config, cache_bytes=8 * 2**20, namespaces=namespaces)
+
+
+def _namespace_lookup(args: argparse.Namespace) -> NamespaceAnnotations | None:
+    """``--namespace-annotation`` values over the cluster's (with a kubeconfig)."""
+    from injector import namespaces
+
+    flags = dict(args.namespace_annotation)
+    if not args.offline and (args.kubeconfig or os.environ.get("KUBECONFIG")):
+        from injector.clustercheck import ClusterNamespaces
+
+        return namespaces.Fixed(flags, ClusterNamespaces(args.kubeconfig))
+    return namespaces.Fixed(flags) if flags else None
 
 
 class _Progress:
@@ -273,7 +315,7 @@ class _Progress:
 
 
 def _inject(args: argparse.Namespace) -> int:
-    return _rewrite(args, _injector(args), "injected")
+    return _rewrite(args, _injector(args, _namespace_lookup(args)), "injected")
 
 
 def _uninject(args: argparse.Namespace) -> int:

@@ -8,7 +8,9 @@ namespaces the manifests name and every MutatingWebhookConfiguration labelled
 ``app.kubernetes.io/part-of=sidecar-injector`` (all revisions), and explains the selection
 with them. ``matchConditions`` (CEL) are not evaluated; ours only skip mirror pods.
 
-``selection`` is pure; ``fetch`` is the only code here that talks to the API server.
+``selection`` is pure; ``fetch`` is the only code here that talks to the API server, besides
+``ClusterNamespaces``, which reads the OpenShift annotations of the namespaces ``injector
+inject`` meets (one read each).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from injector import selectors
 from injector.errors import InjectorError
+from injector.namespaces import NamespaceWatchError, kept
 
 PART_OF = "app.kubernetes.io/part-of=sidecar-injector"
 
@@ -135,3 +138,58 @@ def _selector(selector: Any) -> dict[str, Any]:
         for e in selector.match_expressions or []
     ]
     return {"matchLabels": dict(selector.match_labels or {}), "matchExpressions": expressions}
+
+
+class ClusterNamespaces:
+    """A namespace's kept annotations read from the cluster, once per namespace."""
+
+    def __init__(self, kubeconfig: str | None, *, request_timeout: float = 10.0) -> None:
+        self._kubeconfig = kubeconfig
+        self._timeout = request_timeout
+        self._core: Any = None
+        self._seen: dict[str, dict[str, str] | None] = {}
+
+    def __call__(self, namespace: str) -> Mapping[str, str] | None:
+        if namespace not in self._seen:
+            self._seen[namespace] = self._read(namespace)
+        return self._seen[namespace]
+
+    def _read(self, namespace: str) -> dict[str, str] | None:
+        import urllib3
+        from kubernetes.client.exceptions import ApiException
+
+        core = self._client()
+        try:
+            found = core.read_namespace(namespace, _request_timeout=self._timeout)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            reason = f"HTTP {exc.status} {exc.reason or ''}".strip()
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            reason = str(exc)
+        else:
+            return kept(found.metadata.annotations) or None
+        raise NamespaceWatchError(
+            f"cannot read namespace {namespace} from the cluster: {reason} "
+            "(--offline: do not read it)"
+        )
+
+    def _client(self) -> Any:
+        if self._core is None:
+            import kubernetes
+
+            client: Any = kubernetes.client
+            config: Any = kubernetes.config
+            configuration = client.Configuration()
+            try:
+                config.load_kube_config(
+                    config_file=self._kubeconfig, client_configuration=configuration
+                )
+            except (config.ConfigException, OSError, TypeError, ValueError) as exc:
+                raise NamespaceWatchError(
+                    f"cannot load kubeconfig {self._kubeconfig or ''}: {exc} "
+                    "(--offline: do not read the cluster)"
+                ) from None
+            configuration.retries = 0  # one attempt: a person is waiting for the answer
+            self._core = client.CoreV1Api(client.ApiClient(configuration))
+        return self._core

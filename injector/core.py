@@ -23,8 +23,8 @@ The input pod is never mutated; the result shares untouched subtrees with it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -82,12 +82,25 @@ class Injected:
 Outcome = Injected | Skipped
 
 
-class Injector:
-    """Injects pods with one config; keeps a cache of rendered templates for that config."""
+NamespaceAnnotations = Callable[[str], Mapping[str, str] | None]
 
-    def __init__(self, config: InjectorConfig, cache_bytes: int = 32 * 2**20) -> None:
+
+class Injector:
+    """Injects pods with one config; keeps a cache of rendered templates for that config.
+
+    ``namespaces`` gives a namespace's annotations (OpenShift UID ranges) to requests whose
+    ``InjectionParams`` carry none (``injector inject``: flags and the cluster).
+    """
+
+    def __init__(
+        self,
+        config: InjectorConfig,
+        cache_bytes: int = 32 * 2**20,
+        namespaces: NamespaceAnnotations | None = None,
+    ) -> None:
         self.config = config
         self.cache = render_cache.RenderCache(cache_bytes)
+        self.namespaces = namespaces
         # The agent port Prometheus scrapes after the metrics merge (mesh defaultConfig).
         self.metrics_port = str(config.mesh.get("defaultConfig", {}).get("statusPort", 15020))
 
@@ -102,6 +115,8 @@ class Injector:
         problems = ann.validate(metadata.get("annotations") or {})
         if problems:
             raise AnnotationError(problems)
+        if params.namespace_annotations is None and self.namespaces is not None:
+            params = replace(params, namespace_annotations=self.namespaces(namespace))
         final = self._inject(pod, metadata, spec, namespace, params, warnings)
         problems = uservolumes.check_pod(metadata.get("annotations") or {}, final["spec"])
         if problems:
@@ -144,6 +159,7 @@ class Injector:
         of injected containers put back) and the settings derived from it."""
         metadata, spec, previous = reinjection.strip(metadata, spec, self.metrics_port)
         spec = overrides.reinsert(spec, overrides.recorded(metadata.get("annotations") or {}))
+        spec = overrides.drop_scc_user(spec, params.namespace_annotations)
         workload = params.workload or identity.from_pod(metadata, namespace)
         namespaced = {**metadata, "namespace": namespace}
         settings = context.settings(

@@ -122,6 +122,33 @@ def user_proxy(user_spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return pods.container(user_spec, pods.PROXY)
 
 
+def drop_scc_user(
+    spec: dict[str, Any], namespace_annotations: Mapping[str, str] | None
+) -> dict[str, Any]:
+    """OpenShift: a ``runAsUser`` on the user's istio-proxy that equals an app container's
+    is dropped. The SCC admission writes the namespace's first UID into every container that
+    has none, the user's istio-proxy included; kept, it would become istio-init's ``-u`` and
+    exempt the app's own traffic from redirection. The proxy keeps its own UID instead."""
+    if not (namespace_annotations or {}).get("openshift.io/sa.scc.uid-range"):
+        return spec
+    proxy = user_proxy(spec)
+    context = (proxy or {}).get("securityContext")
+    if not isinstance(context, Mapping) or context.get("runAsUser") is None:
+        return spec
+    app_users = {
+        (c.get("securityContext") or {}).get("runAsUser")
+        for field in _LISTS
+        for c in spec.get(field) or []
+        if isinstance(c, dict)
+        and c.get("name") != "istio-proxy"
+        and isinstance(c.get("securityContext"), Mapping)
+    }
+    if context["runAsUser"] not in app_users:
+        return spec
+    kept = {k: v for k, v in context.items() if k != "runAsUser"}
+    return pods.with_container(spec, "istio-proxy", lambda c: {**c, "securityContext": kept})
+
+
 def adjust_init_user(
     spec: dict[str, Any], proxy: Mapping[str, Any] | None, tproxy: bool
 ) -> dict[str, Any]:

@@ -32,7 +32,7 @@ OUR_OPTIONAL = {"certs"}  # our own package, installed with the [certs] extra's 
 # Module -> the top-level packages it may import inside a function, outside the wing.
 LAZY_CROSSINGS = {
     "injector.cli": {"injector", "certs"},  # `serve` -> injector.webhook.server, `certs`
-    "injector.clustercheck": {"kubernetes"},  # `check --kubeconfig`
+    "injector.clustercheck": {"kubernetes", "urllib3"},  # `check`/`inject --kubeconfig`
 }
 
 

@@ -24,7 +24,7 @@ from typing import Any, Literal, NotRequired, TypedDict, cast
 import orjson
 
 from injector import jsonshape
-from injector.core import Injected, InjectionParams, Injector
+from injector.core import Injected, InjectionParams, Injector, NamespaceAnnotations
 from injector.errors import InjectionError
 
 API_VERSIONS = frozenset({"admission.k8s.io/v1", "admission.k8s.io/v1beta1"})
@@ -106,8 +106,10 @@ def review(
     body: Any,
     injector: Injector,
     params: PathParams | None = None,
+    namespaces: NamespaceAnnotations | None = None,
 ) -> Reply:
-    """Answer one decoded AdmissionReview (never raises)."""
+    """Answer one decoded AdmissionReview (never raises). ``namespaces`` gives the
+    annotations of the pod's namespace that injection reads (OpenShift UID ranges)."""
     try:
         api_version, request = _read_review(body)
     except BadReview as exc:
@@ -119,7 +121,13 @@ def review(
         response = cast(AdmissionResponse, {"uid": request["uid"], **deny(400, reason)})
         return _reply(api_version, response, "denied", reason, fields)
     env = params.env if params is not None else {}
-    answer, error = _answer(pod, request.get("namespace"), env, injector)
+    namespace = request.get("namespace")
+    pod_namespace = fields["namespace"]
+    found = None
+    if namespaces is not None and isinstance(pod_namespace, str):
+        found = namespaces(pod_namespace)
+    inject_params = InjectionParams(namespace=namespace, proxy_env=env, namespace_annotations=found)
+    answer, error = _answer(pod, inject_params, injector)
     if answer.disposition == "injected":
         fields["patch_ops"] = answer.patch_ops
     response = cast(AdmissionResponse, {"uid": request["uid"], **answer.response})
@@ -127,10 +135,10 @@ def review(
 
 
 def _answer(
-    pod: Any, namespace: str | None, env: Mapping[str, str], injector: Injector
+    pod: Any, params: InjectionParams, injector: Injector
 ) -> tuple[Answer, BaseException | None]:
     try:
-        outcome = injector.inject(pod, InjectionParams(namespace=namespace, proxy_env=env))
+        outcome = injector.inject(pod, params)
     except InjectionError as exc:
         return Answer(deny(exc.code, str(exc)), "denied", str(exc), 0), None
     except Exception as exc:  # a bug: deny with a generic message, never a 500

@@ -6,7 +6,8 @@ No Pydantic, no threadpool hop (injection is CPU-only and sub-millisecond), no I
 Routes are plain Starlette routes, so FastAPI's dependency machinery stays off the path.
 
 Endpoints: ``POST /inject`` and ``POST /inject/<k>/<v>/...``, ``GET /healthz`` (alive),
-``GET /readyz`` (config loaded, cert valid, not draining; JSON details), ``GET /metrics``.
+``GET /readyz`` (config loaded, cert valid, namespaces listed, not draining; JSON
+details), ``GET /metrics``.
 Every error response is JSON (``{"error": ...}``), never a traceback.
 """
 
@@ -30,6 +31,7 @@ from injector.config import InjectorConfig
 from injector.webhook import admission
 from injector.webhook.admission import PathParams, Reply
 from injector.webhook.metrics import CONTENT_TYPE, Metrics
+from injector.webhook.namespaces import NamespaceCache
 from injector.webhook.reload import ConfigReloader, ConfigState
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class WebhookState:
     metrics: Metrics
     tls_ready: ReadyCheck | None = None
     reloader: ConfigReloader | None = None
+    namespaces: NamespaceCache | None = None
     draining: bool = False
     paths: dict[str, PathParams] = field(default_factory=dict)
 
@@ -68,10 +71,12 @@ def create_app(
     *,
     reloader: ConfigReloader | None = None,
     tls_ready: ReadyCheck | None = None,
+    namespaces: NamespaceCache | None = None,
 ) -> FastAPI:
-    """The webhook app, serving the current config of ``config``."""
+    """The webhook app, serving the current config of ``config``; ``namespaces`` supplies
+    the namespace annotations injection reads (OpenShift UID ranges)."""
     live = config if isinstance(config, ConfigState) else ConfigState(config)
-    state = WebhookState(live, Metrics(live), tls_ready, reloader)
+    state = WebhookState(live, Metrics(live), tls_ready, reloader, namespaces)
     app = FastAPI(
         title="sidecar-injector",
         docs_url=None,
@@ -146,7 +151,8 @@ async def _answer(request: Request, state: WebhookState) -> Reply:
     if logger.isEnabledFor(logging.DEBUG):  # the pod body only ever at DEBUG
         logger.debug("admission request %s", body.decode("utf-8", "replace"))
     params = state.path_params(request.scope["path"])
-    return admission.review(document, state.config.injector, params)
+    lookup = state.namespaces.annotations if state.namespaces is not None else None
+    return admission.review(document, state.config.injector, params, lookup)
 
 
 async def _read_body(request: Request, limit: int = MAX_BODY) -> bytes:
@@ -185,6 +191,12 @@ def _readiness(state: WebhookState) -> tuple[bool, dict[str, Any]]:
         tls = {"ready": ok, "reason": why}
         if not ok:
             reasons.append(f"tls: {why}")
+    namespaces: dict[str, Any] = {"ready": True, "reason": "not watched"}
+    if state.namespaces is not None:
+        ok, why = state.namespaces.ready()
+        namespaces = {"ready": ok, "reason": why}
+        if not ok:  # until listed, pods of OpenShift namespaces would get the wrong UID
+            reasons.append(f"namespaces: {why}")
     warnings = []
     if state.config.last_error is not None:  # still serving the previous, proven config
         warnings.append(f"config reload rejected: {state.config.last_error}")
@@ -195,6 +207,7 @@ def _readiness(state: WebhookState) -> tuple[bool, dict[str, Any]]:
         "draining": state.draining,
         "config": state.config.describe(),
         "tls": tls,
+        "namespaces": namespaces,
     }
     return not reasons, body
 

@@ -30,8 +30,10 @@ from typing import Any, TypeVar
 import uvicorn
 
 from certs import defaults as cert_defaults
+from injector.namespaces import NamespaceWatchError
 from injector.webhook import httplimits, tls
 from injector.webhook.app import WebhookState, create_app
+from injector.webhook.namespaces import NamespaceApi, NamespaceCache
 from injector.webhook.reload import ConfigFiles, ConfigReloader, load_state
 
 logger = logging.getLogger(__name__)
@@ -115,6 +117,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # serve's default (info) when neither position gave one.
     add("--log-level", default=argparse.SUPPRESS, choices=["debug", "info", "warning", "error"])
     add("--log-format", default="text", choices=["text", "json"])
+    add(
+        "--namespace-watch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="watch Namespaces for OpenShift's UID ranges (openshift.io/sa.scc.*) and run the "
+        "proxy as the namespace's UID (default: on in a cluster, off outside)",
+    )
     native = parser.add_mutually_exclusive_group()
     native.add_argument("--native-sidecars", dest="native", action="store_true", default=None)
     native.add_argument("--no-native-sidecars", dest="native", action="store_false")
@@ -147,10 +156,14 @@ def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM/SIGINT; 0 after a clean shutdown."""
     served = prepare(args)
     served.source.start()
+    if served.namespaces is not None:
+        served.namespaces.start()
     tune_gc()
     try:
         served.server.run()
     finally:
+        if served.namespaces is not None:
+            served.namespaces.stop()
         served.source.stop()
     return 0 if served.server.started else 1
 
@@ -171,6 +184,7 @@ def tune_gc() -> None:
 class Served:
     server: DrainingServer
     source: tls.TLSSource
+    namespaces: NamespaceCache | None = None
 
 
 def prepare(args: argparse.Namespace) -> Served:
@@ -179,7 +193,8 @@ def prepare(args: argparse.Namespace) -> Served:
     live = load_state(files)
     reloader = ConfigReloader(files, live, args.reload_interval) if args.config_dir else None
     source = tls_source(args)
-    app = create_app(live, reloader=reloader, tls_ready=source.ready)
+    namespaces = namespace_cache(args)
+    app = create_app(live, reloader=reloader, tls_ready=source.ready, namespaces=namespaces)
     state: WebhookState = app.state.webhook
     config = uvicorn.Config(
         app,
@@ -200,7 +215,25 @@ def prepare(args: argparse.Namespace) -> Served:
     server = DrainingServer(
         config, args.drain_seconds, on_drain=lambda: setattr(state, "draining", True)
     )
-    return Served(server, source)
+    return Served(server, source, namespaces)
+
+
+def namespace_cache(args: argparse.Namespace) -> NamespaceCache | None:
+    """The Namespace watch, if ``--namespace-watch`` (default: in a cluster, where the
+    shipped ClusterRole allows it). Credentials as for ``--self-managed-certs``."""
+    enabled = args.namespace_watch
+    if enabled is None:
+        enabled = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    if not enabled:
+        return None
+    from certs.errors import CertError
+    from certs.kube import make_api_client  # kubernetes: only when watching
+
+    try:
+        client = make_api_client()
+    except CertError as exc:
+        raise NamespaceWatchError(f"--namespace-watch: {exc}") from None
+    return NamespaceCache(NamespaceApi(client))
 
 
 def tls_source(args: argparse.Namespace) -> tls.TLSSource:

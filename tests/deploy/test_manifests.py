@@ -134,14 +134,17 @@ def test_role_grants_only_our_ca_secret(installed: Objects) -> None:
     ]
 
 
-def test_cluster_role_grants_only_our_webhook_config(installed: Objects) -> None:
+def test_cluster_role_grants_only_our_webhook_config_and_reading_namespaces(
+    installed: Objects,
+) -> None:
     assert _rules(installed.one("ClusterRole")) == [
         (
             ("admissionregistration.k8s.io",),
             ("mutatingwebhookconfigurations",),
             (WEBHOOK_CONFIG,),
             frozenset({"get", "list", "watch", "patch"}),
-        )
+        ),
+        (("",), ("namespaces",), (), frozenset({"list", "watch"})),
     ]
 
 
@@ -153,8 +156,11 @@ def test_no_wildcards_and_create_is_the_only_unrestricted_verb(installed: Object
             for key in ("apiGroups", "resources", "verbs", "resourceNames"):
                 assert "*" not in rule.get(key, []), f"wildcard in {key}: {rule}"
             assert not any("/" in r for r in rule["resources"]), "no subresources"
-            if not rule.get("resourceNames"):
-                assert rule["verbs"] == ["create"], f"unrestricted verbs: {rule}"
+            if not rule.get("resourceNames"):  # or the namespace watch, read-only
+                allowed = [["create"]] + (
+                    [["list", "watch"]] if rule["resources"] == ["namespaces"] else []
+                )
+                assert rule["verbs"] in allowed, f"unrestricted verbs: {rule}"
 
 
 def test_bindings_bind_only_our_service_account(installed: Objects) -> None:

@@ -85,3 +85,11 @@ def test_mesh_config_in_values_is_the_mesh_without_a_mesh_document(tmp_path: Pat
     assert _webhook(tmp_path).mesh["trustDomain"] == "corp.example"
     (tmp_path / "mesh").write_text("trustDomain: mesh.example\n")
     assert _webhook(tmp_path).mesh["trustDomain"] == "mesh.example"
+
+
+@pytest.mark.parametrize(("env", "native"), [("auto", True), ("true", True), ("false", False)])
+def test_native_sidecars_auto_means_on(env: str, native: bool) -> None:
+    from injector.config import load_config
+
+    config = load_config(None, f'pilot: {{env: {{ENABLE_NATIVE_SIDECARS: "{env}"}}}}\n', None)
+    assert config.native_sidecars is native

@@ -1,7 +1,8 @@
 """Golden cases: ``testdata/inject/NAME.yaml`` -> ``NAME.yaml.injected`` (``REFRESH_GOLDEN=1``).
 
 A case may carry its own settings beside it: ``NAME.values.yaml`` (Istio values layout),
-``NAME.mesh.yaml`` (mesh config), ``NAME.config.yaml`` (injector config). A case whose
+``NAME.mesh.yaml`` (mesh config), ``NAME.config.yaml`` (injector config),
+``NAME.namespace.yaml`` (annotations of every namespace: OpenShift UID ranges). A case whose
 input must be rejected has ``NAME.yaml.error`` (the expected message) instead.
 
 Every case also checks, beyond the bytes:
@@ -17,6 +18,7 @@ from typing import Any
 
 import jsonpatch
 import pytest
+import yaml
 
 from injector.config import InjectorConfig, load_config
 from injector.core import InjectionParams, Injector
@@ -26,7 +28,7 @@ from injector.manifests import TEMPLATE_PATHS, transform
 from tests.golden import REFRESH, assert_golden
 from tests.injector.helpers import OURS, as_pod, load_docs, validate_manifest, validate_object
 
-_SETTINGS = (".values.yaml", ".mesh.yaml", ".config.yaml")
+_SETTINGS = (".values.yaml", ".mesh.yaml", ".config.yaml", ".namespace.yaml")
 CASES = sorted(
     p.name.removesuffix(".yaml") for p in OURS.glob("*.yaml") if not p.name.endswith(_SETTINGS)
 )
@@ -47,10 +49,18 @@ def test_there_are_cases_and_no_stale_goldens() -> None:
         assert (OURS / source).exists(), f"{path.name} has no input"
 
 
+def case_injector(name: str) -> Injector:
+    """The case's config, and its namespace annotations as the webhook's watch gives them."""
+    path = OURS / f"{name}.namespace.yaml"
+    annotations = yaml.safe_load(path.read_text()) if path.exists() else None
+    namespaces = (lambda _namespace: annotations) if annotations else None
+    return Injector(case_config(name), namespaces=namespaces)
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_golden(name: str) -> None:
     text = (OURS / f"{name}.yaml").read_text()
-    injector = Injector(case_config(name))
+    injector = case_injector(name)
     error_file = OURS / f"{name}.yaml.error"
     if error_file.exists() or (REFRESH and name.startswith("bad-")):
         with pytest.raises(ManifestError) as info:

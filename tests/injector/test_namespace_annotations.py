@@ -1,0 +1,56 @@
+"""``injector inject --namespace-annotation``: OpenShift UID ranges without a cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from injector.cli import main
+from tests.injector.helpers import OURS
+
+UID_RANGE = "openshift.io/sa.scc.uid-range=1000620000/10000"
+GROUPS = "openshift.io/sa.scc.supplemental-groups=5000/100"
+
+
+def _injected(tmp_path: Path, *flags: str) -> dict[str, Any]:
+    out = tmp_path / "out.yaml"
+    assert main(["inject", "-f", str(OURS / "pod-bare.yaml"), "-o", str(out), *flags]) == 0
+    pod: dict[str, Any] = yaml.safe_load(out.read_text())
+    return pod
+
+
+def _ids(pod: dict[str, Any]) -> tuple[int, int, str]:
+    spec = pod["spec"]
+    proxy = next(c for c in spec["initContainers"] if c["name"] == "istio-proxy")
+    init = next(c for c in spec["initContainers"] if c["name"] == "istio-init")
+    uid_arg = init["args"][init["args"].index("-u") + 1]
+    context = proxy["securityContext"]
+    return context["runAsUser"], context["runAsGroup"], uid_arg
+
+
+@pytest.fixture(autouse=True)
+def _no_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+
+
+def test_the_uid_range_sets_the_proxy_ids(tmp_path: Path) -> None:
+    assert _ids(_injected(tmp_path)) == (1337, 1337, "1337")
+    pod = _injected(tmp_path, "--namespace-annotation", UID_RANGE)
+    assert _ids(pod) == (1000629999, 1000629999, "1000629999")
+    pod = _injected(tmp_path, "--namespace-annotation", UID_RANGE, "--namespace-annotation", GROUPS)
+    assert _ids(pod) == (1000629999, 5099, "1000629999")
+
+
+@pytest.mark.parametrize(
+    "flag", ["openshift.io/sa.scc.uid-range", "team=a", "openshift.io/sa.scc.uid=1/2"]
+)
+def test_other_keys_and_missing_values_are_usage_errors(
+    flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["inject", "-f", str(OURS / "pod-bare.yaml"), "--namespace-annotation", flag])
+    assert info.value.code == 2
+    assert "openshift.io/sa.scc.uid-range" in capsys.readouterr().err
