@@ -5,9 +5,11 @@
 - the Prometheus annotations pointed at the agent get the app's own back from
   ``ISTIO_PROMETHEUS_ANNOTATIONS`` (none, when the app had none);
 - labels and annotations the templates set (``security.istio.io/tlsMode``, canonical
-  labels, ``istio.io/rev``, ``kubectl.kubernetes.io/default-*container``) are removed when
-  they hold the value the injection derives for this pod, and kept when they hold another
-  (then the pod had its own).
+  labels, ``istio.io/rev``, ``kubectl.kubernetes.io/default-*container``, the gRPC
+  templates' ``sidecar.istio.io/rewriteAppHTTPProbers: "false"``) are removed when they hold
+  the value the injection derives for this pod, and kept when they hold another (then the
+  pod had its own);
+- the ``istio-cni`` entry CNI mode appends to the Multus network list is removed.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ _DEFAULT_CONTAINER = (
 SCRAPE_PREFIXES = ("prometheus.io/", "prometheus.istio.io/")
 _MULTUS = "k8s.v1.cni.cncf.io/networks"
 _ISTIO_CNI_NETWORK = "default/istio-cni"
+_ISTIO_CNI_ENTRY = {"name": "istio-cni", "namespace": "default"}
+# What a built-in template sets on the pod whatever the pod had (removed holding that value).
+_TEMPLATE_ANNOTATIONS = {
+    "grpc-agent": {"sidecar.istio.io/rewriteAppHTTPProbers": "false"},
+    "grpc-simple": {"sidecar.istio.io/rewriteAppHTTPProbers": "false"},
+}
 _SUFFIXES = {
     **{suffix: ("probe", field) for field, suffix in app_probes.PROBES},
     **{suffix: ("hook", hook) for hook, suffix in app_probes.HOOKS},
@@ -131,8 +139,11 @@ def pod_annotations(
     status: Mapping[str, Any],
     spec: Mapping[str, Any],
     env: Mapping[str, str],
+    templates: list[str],
     warnings: list[str],
 ) -> dict[str, str]:
+    """The annotations the templates ``templates`` set, removed where they hold the value the
+    injection gives (the app's own Prometheus annotations back from the proxy's record)."""
     if annotations.get("istio.io/rev") == status["revision"]:
         del annotations["istio.io/rev"]
     first = next((c.get("name") for c in spec.get("containers") or [] if isinstance(c, dict)), None)
@@ -141,14 +152,41 @@ def pod_annotations(
         if key in annotations and annotations[key] == first:
             del annotations[key]
     _scrape(annotations, env, warnings)
-    networks = annotations.get(_MULTUS)
-    if networks is not None:
-        rest = [n for n in (s.strip() for s in networks.split(",")) if n != _ISTIO_CNI_NETWORK]
-        if rest:
-            annotations[_MULTUS] = ",".join(rest)
+    for template in templates:
+        for key, value in _TEMPLATE_ANNOTATIONS.get(template, {}).items():
+            if annotations.get(key) == value:
+                del annotations[key]
+    if _MULTUS in annotations:
+        networks = _without_istio_cni(annotations[_MULTUS], warnings)
+        if networks:
+            annotations[_MULTUS] = networks
         else:
             del annotations[_MULTUS]
     return annotations
+
+
+def _without_istio_cni(networks: str, warnings: list[str]) -> str:
+    """The Multus network list without the ``istio-cni`` entry injection appends last (to a
+    comma list as ``, default/istio-cni``; to a JSON list as an object, the list written
+    compactly). An entry elsewhere in the list is the pod's own and stays."""
+    text = networks.strip()
+    if text == _ISTIO_CNI_NETWORK:
+        return ""
+    if text.endswith(", " + _ISTIO_CNI_NETWORK):
+        return text.removesuffix(", " + _ISTIO_CNI_NETWORK)
+    if not text.startswith("["):
+        return networks
+    try:
+        items = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return networks
+    if not isinstance(items, list) or not items or items[-1] != _ISTIO_CNI_ENTRY:
+        return networks
+    warnings.append(
+        f"{_MULTUS}: istio-cni removed from the JSON list, which comes back written compactly "
+        "(injection rewrote it so; its original spacing is not recorded)"
+    )
+    return orjson.dumps(items[:-1]).decode() if items[:-1] else ""
 
 
 def _scrape(annotations: dict[str, str], env: Mapping[str, str], warnings: list[str]) -> None:

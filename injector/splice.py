@@ -54,6 +54,8 @@ class Splicer:
         self.edits: list[_Edit] = []
         self._shadows: dict[int, list[int | None]] = {}
         self._flows: dict[int, tuple[_Step, Any, list[dict[str, Any]]]] = {}
+        # local edits inside a flow collection, with their operations (relative to it)
+        self._in_flow_edits: dict[int, list[tuple[_Edit, dict[str, Any]]]] = {}
 
     def patch(self, root: Node, ops: list[dict[str, Any]]) -> None:
         """Apply JSON Patch ``ops`` (paths relative to ``root``)."""
@@ -97,6 +99,7 @@ class Splicer:
             self._in_flow(flow[0], op, tokens[flow[1] :])
         elif op["op"] == "add":
             (self._flow_add if flow else self._add)(node, last, value)
+            self._note_flow_edit(flow, op, tokens)
         elif op["op"] == "remove":
             self._remove(node, last)
         elif op["op"] == "replace":
@@ -105,6 +108,7 @@ class Splicer:
                 end = self._end(target.node)
                 text = self._scalar(target.node, value, flow=True)
                 self._edit(target.node.start_mark.index, end, text)
+                self._note_flow_edit(flow, op, tokens)
             else:
                 self._replace(target, value)
         else:
@@ -128,13 +132,24 @@ class Splicer:
         return self._shadows.setdefault(id(node), list(range(len(node.value))))
 
     def _in_flow(self, step: _Step, op: dict[str, Any], rest: list[str]) -> None:
-        """Operations inside a flow collection rewrite it whole (in block style)."""
+        """Operations inside a flow collection rewrite it whole (in block style); the local
+        edits earlier operations made in it become part of the rewrite."""
         node = step.node
         if id(node) not in self._flows:
             value = safeyaml.Loader("").construct_document(node)
-            self._flows[id(node)] = (step, value, [])
-        relative = "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in rest)
-        self._flows[id(node)][2].append({**op, "path": relative})
+            earlier = self._in_flow_edits.pop(id(node), [])
+            self.edits = [e for e in self.edits if not any(e is d for d, _ in earlier)]
+            self._flows[id(node)] = (step, value, [o for _, o in earlier])
+        self._flows[id(node)][2].append({**op, "path": _pointer(rest)})
+
+    def _note_flow_edit(
+        self, flow: tuple[_Step, int] | None, op: dict[str, Any], tokens: list[str]
+    ) -> None:
+        """Remember the local edit just made inside a flow collection, in case a later
+        operation rewrites the collection whole."""
+        if flow is not None:
+            edits = self._in_flow_edits.setdefault(id(flow[0].node), [])
+            edits.append((self.edits[-1], {**op, "path": _pointer(tokens[flow[1] :])}))
 
     # -- edits ---------------------------------------------------------------------------
 
@@ -211,7 +226,7 @@ class Splicer:
         node, parent = step.node, step.parent
         start, end = node.start_mark.index, self._end(node)
         if not yamltext.nested(value) or (flow and not yamltext.nested_in(value)):
-            self._edit(start, end, yamltext.flow(value) if flow else self._scalar(node, value))
+            self._edit(start, end, self._flow(node, value) if flow else self._scalar(node, value))
             return
         keep = self._unchanged_children(node, value) if flow else {}
         if isinstance(parent, SequenceNode):  # `- <value>`: first line after the dash
@@ -236,6 +251,26 @@ class Splicer:
             if node.style == "'":
                 return "'" + value.replace("'", "''") + "'"
         return yamltext.flow_scalar(value) if flow else yamltext.scalar(value)
+
+    def _flow(self, node: Node, value: Any) -> str:
+        """A rewritten flow mapping of scalars: a key kept keeps its text, a value replaced
+        keeps its quoting (``{port: "8081"}`` stays double-quoted)."""
+        if not (isinstance(node, MappingNode) and isinstance(value, dict)):
+            return yamltext.flow(value)
+        loader = safeyaml.Loader("")
+        olds = {k.value: (k, v) for k, v in node.value if isinstance(k, ScalarNode)}
+        pairs = []
+        for key, child in value.items():
+            if key not in olds:
+                pairs.append(f"{yamltext.flow_scalar(key)}: {yamltext.flow_scalar(child)}")
+                continue
+            old_key, old = olds[key]
+            key_text = self.text[old_key.start_mark.index : self._end(old_key)]
+            if loader.construct_object(old, deep=True) == child:
+                pairs.append(f"{key_text}: {self.text[old.start_mark.index : self._end(old)]}")
+            else:
+                pairs.append(f"{key_text}: {self._scalar(old, child, flow=True)}")
+        return "{" + ", ".join(pairs) + "}"
 
     def _unchanged_children(self, node: Node, value: Any) -> dict[int, str]:
         """Children of a rewritten collection that did not change keep their own text."""
@@ -315,3 +350,7 @@ def _key_column(parent: Node, node: Node) -> int:
 
 def _unescape(token: str) -> str:
     return token.replace("~1", "/").replace("~0", "~")
+
+
+def _pointer(tokens: list[str]) -> str:
+    return "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in tokens)

@@ -45,6 +45,8 @@ _CNI_ANNOTATIONS = (
     "traffic.sidecar.istio.io/includeOutboundIPRanges",
     "traffic.sidecar.istio.io/excludeOutboundIPRanges",
     "traffic.sidecar.istio.io/includeInboundPorts",
+    "traffic.sidecar.istio.io/includeOutboundPorts",
+    "traffic.sidecar.istio.io/excludeOutboundPorts",
     "traffic.sidecar.istio.io/excludeInboundPorts",
 )
 
@@ -94,11 +96,12 @@ def uninject(
         if isinstance(e, dict)
     }
     spec = restore.probes(spec, env.get(probes.PROBERS_ENV, ""), warnings)
-    if "gateway" in ann.split_list(annotations.get(TEMPLATES, "")):
+    templates = ann.split_list(annotations.get(TEMPLATES, "")) or ["sidecar"]
+    if "gateway" in templates:
         spec = _without_gateway_sysctl(spec)
     annotations.pop(STATUS)
     annotations.pop(overrides.ANNOTATION, None)
-    annotations = restore.pod_annotations(annotations, status, spec, env, warnings)
+    annotations = restore.pod_annotations(annotations, status, spec, env, templates, warnings)
     labels = restore.pod_labels(dict(metadata.get("labels") or {}), metadata, workload, env)
     metadata = _set(metadata, "annotations", annotations)
     metadata = _set(metadata, "labels", labels)

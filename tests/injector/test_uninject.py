@@ -103,12 +103,59 @@ def _cni_kept_secret_removed(docs: Docs) -> Docs:
         {
             "sidecar.istio.io/interceptionMode": "REDIRECT",
             "traffic.sidecar.istio.io/includeOutboundIPRanges": "*",
-            "traffic.sidecar.istio.io/excludeOutboundIPRanges": "",
             "traffic.sidecar.istio.io/includeInboundPorts": "*",
             "traffic.sidecar.istio.io/excludeInboundPorts": "7070,15020",
         }
     )
     del docs[0]["spec"]["imagePullSecrets"]
+    return docs
+
+
+def _cni_kept(docs: Docs, **extra: str) -> Docs:
+    """The CNI template's annotations, as injection wrote them, kept on every pod."""
+    docs = copy.deepcopy(docs)
+    for doc in docs:
+        for pod in _pods(doc):
+            annotations = pod["metadata"].setdefault("annotations", {})
+            annotations.update(
+                {
+                    "sidecar.istio.io/interceptionMode": "REDIRECT",
+                    "traffic.sidecar.istio.io/includeOutboundIPRanges": "*",
+                    "traffic.sidecar.istio.io/includeInboundPorts": "*",
+                    "traffic.sidecar.istio.io/excludeInboundPorts": "15020",
+                    **extra,
+                }
+            )
+    return docs
+
+
+def _multus_compact(docs: Docs) -> Docs:
+    """The Multus JSON network list in the compact spelling injection rewrote it in."""
+    docs = copy.deepcopy(docs)
+    for doc in docs:
+        for pod in _pods(doc):
+            annotations = pod["metadata"]["annotations"]
+            key = "k8s.v1.cni.cncf.io/networks"
+            annotations[key] = json.dumps(json.loads(annotations[key]), separators=(",", ":"))
+    return docs
+
+
+def _cni_kept_multus_compact(docs: Docs) -> Docs:
+    ports = {
+        "traffic.sidecar.istio.io/includeOutboundPorts": "8443,9443",
+        "traffic.sidecar.istio.io/excludeOutboundPorts": "5432",
+    }
+    return _multus_compact(_cni_kept(docs, **ports))
+
+
+_MULTUS_COMPACT = "istio-cni removed from the JSON list, which comes back written compactly"
+
+
+def _without_scc_proxy_user(docs: Docs) -> Docs:
+    docs = copy.deepcopy(docs)
+    for container in docs[0]["spec"]["template"]["spec"]["containers"]:
+        if container["name"] == "istio-proxy":
+            del container["securityContext"]["runAsUser"]
     return docs
 
 
@@ -127,21 +174,32 @@ INEXACT: dict[str, tuple[Callable[[Docs], Docs], str]] = {
     "prometheus-targets": (_with_first_target, "restored from the first scrape target"),
     # the CNI template's annotations and the values' pull secrets have no record
     "values-settings": (_cni_kept_secret_removed, "the CNI template sets them"),
+    "proxy-override-runas-cni": (_cni_kept, "the CNI template sets them"),
+    # ... and injection rewrote the Multus JSON list compactly: its spacing has no record
+    "cni-multus-json": (_cni_kept_multus_compact, "the CNI template sets them"),
     # labels of an operator's own template are not in the injection record
     "values-decide": (_with_team_label, ""),
+    # the runAsUser OpenShift's SCC wrote into the user's istio-proxy is dropped by injection
+    # (so the proxy runs as the range's top) and not recorded; the SCC writes it again
+    "openshift-scc-assigned-user": (_without_scc_proxy_user, ""),
 }
 EQUIVALENCES = (_numbered_probe_ports, _quantities_by_value)
-INEXACT_WARNINGS = {"values-settings": "imagePullSecrets removed as injected: existing-secret"}
+INEXACT_WARNINGS = {
+    "values-settings": "imagePullSecrets removed as injected: existing-secret",
+    "cni-multus-json": _MULTUS_COMPACT,
+}
 
 
 def _pairs() -> list[tuple[str, Path, Path]]:
-    """(name, input, injected) of every golden pair; Istio's variants of hello.yaml
-    (``hello-old-version``, ``hello-fips-140-3``) have no input of their own."""
+    """(name, input, injected) of every golden pair; Istio's goldens name their input in
+    ``test_istio_parity.CASES`` (``hello-old-version`` is injected from ``hello.yaml``)."""
     pairs = []
     for injected in sorted(OURS.glob("*.yaml.injected")) + sorted(ISTIO.glob("*.yaml.injected")):
         name = injected.name.removesuffix(".yaml.injected")
         source = injected.parent / f"{name}.yaml"
-        pairs.append((name, source if source.exists() else ISTIO / "hello.yaml", injected))
+        if injected.parent == ISTIO:
+            source = ISTIO / f"{ISTIO_CASES[name][0]}.yaml"
+        pairs.append((name, source, injected))
     return pairs
 
 
@@ -290,6 +348,8 @@ INEXACT_CONFIGURED = {
     **INEXACT,
     "values-decide": (_same, ""),
     "values-settings": (_secret_removed, "imagePullSecrets removed as injected"),
+    "proxy-override-runas-cni": (_same, ""),
+    "cni-multus-json": (_multus_compact, _MULTUS_COMPACT),
 }
 
 
@@ -345,3 +405,37 @@ def test_with_the_configuration_the_pods_own_cni_annotation_stays() -> None:
         own: "10.0.0.0/8",
     }
     assert not any("CNI template" in w for w in outcome.warnings)
+
+
+def test_the_grpc_templates_probe_annotation_goes_and_a_pods_own_stays() -> None:
+    key = "sidecar.istio.io/rewriteAppHTTPProbers"
+    (grpc,) = load_docs((OURS / "grpc-agent-hold.yaml.injected").read_text())
+    assert grpc["metadata"]["annotations"][key] == "false"
+    assert key not in _uninject(grpc).pod["metadata"]["annotations"]
+    pod = _injected_pod()  # the sidecar template sets no such annotation: this one is the pod's
+    pod["metadata"]["annotations"][key] = "false"
+    assert _uninject(pod).pod["metadata"]["annotations"] == {key: "false"}
+
+
+@pytest.mark.parametrize(
+    ("injected", "original"),
+    [
+        ("macvlan-conf, default/istio-cni", "macvlan-conf"),
+        ("default/istio-cni, macvlan-conf", "default/istio-cni, macvlan-conf"),  # the pod's own
+        ('[{"name":"a"},{"name":"istio-cni","namespace":"default"}]', '[{"name":"a"}]'),
+        ('[{"name":"istio-cni","namespace":"default"},{"name":"a"}]', None),  # the pod's own
+    ],
+)
+def test_only_the_multus_entry_injection_appends_is_removed(
+    injected: str, original: str | None
+) -> None:
+    pod = _injected_pod()
+    pod["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"] = injected
+    got = _uninject(pod).pod["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"]
+    assert got == (injected if original is None else original)
+
+
+def test_a_flow_mapping_keeps_its_quoting_when_uninject_rewrites_it() -> None:
+    text = (OURS / "already-injected.yaml.injected").read_text()
+    result = transform(text, uninject.edit)
+    assert 'annotations: {prometheus.io/port: "8081", prometheus.io/scrape: "true"}' in result.text
