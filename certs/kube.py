@@ -80,36 +80,33 @@ def make_api_client(kubeconfig: str | None = None) -> Any:
         raise ClusterAccessError(f"no usable cluster credentials: {exc}") from None
 
 
-class KubeApi:
-    """Thin typed wrappers over ``CoreV1Api`` and ``AdmissionregistrationV1Api``."""
+class WatchStreams:
+    """The open streaming responses of a client's watches, so shutdown can cut them off.
 
-    def __init__(self, api_client: Any, *, request_timeout: float = 10.0) -> None:
-        self._core: Any = client.CoreV1Api(api_client)
-        self._admission: Any = client.AdmissionregistrationV1Api(api_client)
-        self._timeout = request_timeout
-        self._streams: weakref.WeakSet[Any] = weakref.WeakSet()  # open watch responses
-        self._streams_lock = threading.Lock()
+    A watch thread sits in a blocking read of a streaming response for up to
+    ``timeout_seconds``; shutting its socket down makes that read return, so the thread
+    notices the stop at once instead of when the server next sends something.
+    """
+
+    def __init__(self) -> None:
+        self._streams: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._lock = threading.Lock()
         self._closed = False
 
-    def close_watches(self) -> None:
-        """End every open watch now, and any started later at once (for shutdown).
-
-        A watch thread sits in a blocking read of a streaming response for up to
-        ``timeout_seconds``; shutting its socket down makes that read return, so the thread
-        notices the stop at once instead of when the server next sends something.
-        """
-        with self._streams_lock:
+    def close(self) -> None:
+        """End every open watch now, and any started later at once."""
+        with self._lock:
             self._closed = True
             streams = list(self._streams)
         for response in streams:
             response.shutdown()
 
-    def _tracked(self, func: Any) -> Any:
-        """``func`` whose streaming responses ``close_watches`` can shut down."""
+    def tracked(self, func: Any) -> Any:
+        """``func`` whose streaming responses ``close`` can shut down."""
 
         def request(*args: Any, **kwargs: Any) -> Any:
             response = func(*args, **kwargs)
-            with self._streams_lock:
+            with self._lock:
                 self._streams.add(response)
                 closed = self._closed
             if closed:
@@ -117,6 +114,20 @@ class KubeApi:
             return response
 
         return request
+
+
+class KubeApi:
+    """Thin typed wrappers over ``CoreV1Api`` and ``AdmissionregistrationV1Api``."""
+
+    def __init__(self, api_client: Any, *, request_timeout: float = 10.0) -> None:
+        self._core: Any = client.CoreV1Api(api_client)
+        self._admission: Any = client.AdmissionregistrationV1Api(api_client)
+        self._timeout = request_timeout
+        self._streams = WatchStreams()
+
+    def close_watches(self) -> None:
+        """End every open watch now, and any started later at once (for shutdown)."""
+        self._streams.close()
 
     def read_secret(self, namespace: str, name: str) -> SecretState | None:
         with _translate("get", SECRETS, name, namespace, missing_ok=True):
@@ -230,7 +241,7 @@ class KubeApi:
         """One watch request from ``resource_version``; ends after ``timeout_seconds``."""
         verb, resource, name, namespace = what
         stream = watch.Watch().stream(
-            self._tracked(func),
+            self._streams.tracked(func),
             *args,
             field_selector=f"metadata.name={name}",
             resource_version=resource_version,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any, Protocol
 
 import urllib3
 
+from certs.kube import WatchStreams
 from injector.namespaces import NamespaceWatchError, kept
 
 logger = logging.getLogger(__name__)
@@ -144,9 +144,7 @@ class NamespaceApi:
         self._core: Any = client.CoreV1Api(api_client)
         self._timeout = request_timeout
         self._page_size = page_size
-        self._streams: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._lock = threading.Lock()
-        self._closed = False
+        self._streams = WatchStreams()
 
     def list(self) -> tuple[dict[str, dict[str, str]], str]:
         entries: dict[str, dict[str, str]] = {}
@@ -169,7 +167,7 @@ class NamespaceApi:
 
         watch: Any = _watch  # the client's helpers are untyped
         stream = watch.Watch().stream(
-            self._tracked(self._core.list_namespace),
+            self._streams.tracked(self._core.list_namespace),
             resource_version=resource_version,
             allow_watch_bookmarks=True,
             timeout_seconds=timeout_seconds,
@@ -188,23 +186,7 @@ class NamespaceApi:
 
     def close_watches(self) -> None:
         """End the open watch now, and any started later at once (for shutdown)."""
-        with self._lock:
-            self._closed = True
-            streams = list(self._streams)
-        for response in streams:
-            response.shutdown()
-
-    def _tracked(self, func: Any) -> Any:
-        def request(*args: Any, **kwargs: Any) -> Any:
-            response = func(*args, **kwargs)
-            with self._lock:
-                self._streams.add(response)
-                closed = self._closed
-            if closed:
-                response.shutdown()
-            return response
-
-        return request
+        self._streams.close()
 
 
 @contextmanager

@@ -10,8 +10,8 @@ and ``large`` (3 containers x 40 env vars, probes, managedFields; ~25 KiB). For 
   ``kube-api-access-xxxxx`` volume name and managedFields time): what a scale-up sends;
 - distinct pods: every request the first pod of a new workload (the script numbers the app
   of each request), so every request misses the render cache and renders;
-- identical body (reference only): one body repeated, which no real server sends; it
-  measures the response memo, not the product.
+- identical body (reference only): one body repeated, which no real server sends; with no
+  memo of answers it costs what realistic replicas cost.
 
 Each row is the median of ``BENCH_ROUNDS`` (3) interleaved runs of ``BENCH_SECONDS`` (4)
 after a 1 s warm-up; the ratio is to the floor of the same round (median of those ratios).

@@ -176,3 +176,20 @@ def container_names(pod: dict[str, Any]) -> list[str]:
     return [c["name"] for c in spec.get("initContainers") or []] + [
         c["name"] for c in spec["containers"]
     ]
+
+
+def deployment(name: str, namespace: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """A one-container Deployment; its pods carry ``app: <name>`` plus ``labels``."""
+    pod_labels = {"app": name, **(labels or {})}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {"containers": [{"name": "app", "image": "app:1"}]},
+            },
+        },
+    }

@@ -7,28 +7,11 @@ server never sends to the webhook.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from tests.cluster.harness import Cluster, run_check
-
-
-def _deployment(name: str, namespace: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
-    pod_labels = {"app": name, **(labels or {})}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": pod_labels},
-                "spec": {"containers": [{"name": "app", "image": "app:1"}]},
-            },
-        },
-    }
+from tests.cluster.harness import Cluster, deployment, run_check
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +21,12 @@ def manifest(installed: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Pa
     installed.namespace("chk-plain")
     installed.namespace("chk-disabled", {"istio-injection": "disabled"})
     docs = [
-        _deployment("enabled", "chk-enabled"),
-        _deployment("rev", "chk-rev"),
-        _deployment("plain", "chk-plain"),
-        _deployment("opted-in", "chk-plain", {"sidecar.istio.io/inject": "true"}),
-        _deployment("disabled", "chk-disabled"),
-        _deployment("missing", "chk-missing"),
+        deployment("enabled", "chk-enabled"),
+        deployment("rev", "chk-rev"),
+        deployment("plain", "chk-plain"),
+        deployment("opted-in", "chk-plain", {"sidecar.istio.io/inject": "true"}),
+        deployment("disabled", "chk-disabled"),
+        deployment("missing", "chk-missing"),
     ]
     path = tmp_path_factory.mktemp("check") / "app.yaml"
     path.write_text(yaml.safe_dump_all(docs))

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from tests.cluster.controlplane import child_env
-from tests.cluster.harness import ROOT, Cluster, create_pod, pod_body
+from tests.cluster.harness import ROOT, Cluster, create_pod, deployment, pod_body
 from tests.cluster.webhook import Webhook, insecure, point_webhooks_at
 
 UID_RANGE = "openshift.io/sa.scc.uid-range"
@@ -144,21 +144,6 @@ def test_sigterm_exits_within_the_budget_with_the_namespace_watch_open(
     assert took <= drain + shutdown + 1.0, replica.tail()
 
 
-def _deployment(name: str, namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "app", "image": "app:1"}]},
-            },
-        },
-    }
-
-
 def _inject(manifest: Path, *flags: str, **env: str) -> tuple[dict[str, int], str, int]:
     """``injector inject`` as a user runs it: proxy UID by Deployment name, stderr, exit."""
     argv = [sys.executable, "-m", "injector", "inject", "-f", str(manifest), *flags]
@@ -181,8 +166,8 @@ def manifest(installed: Cluster, tmp_path_factory: Any) -> Path:
     ranged = _namespace(installed, {UID_RANGE: "1000500000/10000"})
     plain = installed.namespace(f"plain-{next(_names)}")
     path: Path = tmp_path_factory.mktemp("inject") / "apps.yaml"
-    docs = [_deployment("ranged", ranged), _deployment("plain", plain),
-            _deployment("missing", "no-such-namespace")]  # fmt: skip
+    docs = [deployment("ranged", ranged), deployment("plain", plain),
+            deployment("missing", "no-such-namespace")]  # fmt: skip
     path.write_text(yaml.safe_dump_all(docs))
     return path
 
