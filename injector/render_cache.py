@@ -222,6 +222,11 @@ class RenderCache:
         self.hits = 0
         self.misses = 0
 
+    @property
+    def entries(self) -> int:
+        """How many renders are stored."""
+        return len(self._items)
+
     def get_or_render(
         self, base: bytes, pod: Mapping[str, Any], produce: Callable[[Trace], Any]
     ) -> Any:
@@ -229,6 +234,7 @@ class RenderCache:
         cached, or ``produce(trace)``, which must give the template only views of ``pod``
         made with ``view(..., trace)``."""
         if self.max_bytes <= 0:
+            self.misses += 1
             return produce(Trace())
         for trace in reversed(self._traces):
             observed = trace.observe(pod)

@@ -10,8 +10,13 @@ Istio's ``serveInject`` so existing dashboards read the same:
 - ``sidecar_injection_failure_total``: a denied pod or a rejected request (HTTP 4xx);
 - ``sidecar_injection_time_seconds``: handler latency, apiserver admission buckets.
 
-``sidecar_injector_config_reload_total{result}`` and ``sidecar_injector_config_generation``
-are read from the live ``ConfigState`` when scraped.
+Read from the live ``ConfigState`` when scraped:
+
+- ``sidecar_injector_config_reload_total{result}``, ``sidecar_injector_config_generation``;
+- ``sidecar_injector_render_cache_lookups_total{result="hit"|"miss"}``: renders served
+  from the render cache or rendered, over every config loaded so far;
+- ``sidecar_injector_render_cache_bytes`` and ``sidecar_injector_render_cache_entries``:
+  what the current config's cache holds (a reload starts an empty one).
 """
 
 from __future__ import annotations
@@ -94,4 +99,23 @@ class _ConfigCollector(Collector):
             "sidecar_injector_config_generation",
             "Number of configs loaded so far (1 after start-up).",
             value=self._state.generation,
+        )
+        cache = self._state.injector.cache
+        lookups = CounterMetricFamily(
+            "sidecar_injector_render_cache_lookups",
+            "Template renders served from the render cache (hit) or rendered (miss).",
+            labels=["result"],
+        )
+        lookups.add_metric(["hit"], self._state.retired_hits + cache.hits)
+        lookups.add_metric(["miss"], self._state.retired_misses + cache.misses)
+        yield lookups
+        yield GaugeMetricFamily(
+            "sidecar_injector_render_cache_bytes",
+            "Bytes the render cache of the current config holds (renders and their keys).",
+            value=cache.bytes,
+        )
+        yield GaugeMetricFamily(
+            "sidecar_injector_render_cache_entries",
+            "Renders the render cache of the current config holds.",
+            value=cache.entries,
         )

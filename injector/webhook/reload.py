@@ -107,13 +107,19 @@ class ConfigState:
         self.reloads_failed = 0
         self.last_error: str | None = None
         self._rejected_hash: str | None = None
+        # render-cache lookups of the injectors replaced by reloads (the counters carry on)
+        self.retired_hits = 0
+        self.retired_misses = 0
 
     @property
     def config(self) -> InjectorConfig:
         return self.injector.config
 
     def swap(self, config: InjectorConfig, source_hash: str) -> None:
+        retired = self.injector.cache
         self.injector = Injector(config, cache_bytes=self.cache_bytes)  # one reference: atomic
+        self.retired_hits += retired.hits
+        self.retired_misses += retired.misses
         self.source_hash = source_hash
         self.generation += 1
         self.loaded_at = time.time()

@@ -136,3 +136,34 @@ def test_template_files_in_the_config_dir_replace_the_built_in(tmp_path: Path) -
     after = state.injector.inject(pod)
     assert after.pod["metadata"]["annotations"]["example.com/edited"] == "by-operator"  # type: ignore[union-attr]
     assert state.generation == 2
+
+
+def test_render_cache_metrics_carry_over_reloads(certs: Certs, tmp_path: Path) -> None:
+    """Every injection of the hello pod is one render-cache lookup; the lookup counters
+    survive a reload, the size gauges describe the new config's (fresh) cache."""
+    root = tmp_path / "config"
+    root.mkdir()
+    configmap_dir(root, {"values": values("hub.one")}, 1)
+    lookups = "sidecar_injector_render_cache_lookups_total"
+    with running_server(certs, "--config-dir", str(root), "--reload-interval", "0.05") as live:
+        sent = 0
+
+        def image() -> str:
+            nonlocal sent
+            sent += 1
+            return proxy_image(live)
+
+        assert image() == image() == "hub.one/proxyv2:1.0"
+        assert live.metric(f'{lookups}{{result="miss"}}') == 1
+        assert live.metric(f'{lookups}{{result="hit"}}') == 1
+        assert live.metric("sidecar_injector_render_cache_entries") == 1
+        first_bytes = live.metric("sidecar_injector_render_cache_bytes")
+        assert first_bytes > 1000  # the rendered sidecar and its key
+
+        configmap_dir(root, {"values": values("hub.two")}, 2)
+        assert eventually(lambda: image() == "hub.two/proxyv2:1.0")
+        assert image() == "hub.two/proxyv2:1.0"  # a hit in the new config's cache
+        hits = live.metric(f'{lookups}{{result="hit"}}')
+        misses = live.metric(f'{lookups}{{result="miss"}}')
+        assert hits + misses == sent and misses == 2 and hits >= 2
+        assert live.metric("sidecar_injector_render_cache_entries") == 1
