@@ -12,7 +12,7 @@ Istio's ``injectPod``:
    ``_check_unique_names`` refuses one container injected twice);
 4. ``_merge_partials``: strategic-merge the partials onto the user's pod, one by one;
 5. ``_honour_user_overrides``: the user's definitions of injected containers win;
-6. ``_post_process``: URL env overrides, Prometheus merge, probe rewriting, status
+6. ``postprocess.apply``: URL env overrides, Prometheus merge, probe rewriting, status
    annotation, container order;
 
 and last ``patch.make_patch`` diffs the original pod against the result (linear time).
@@ -34,12 +34,10 @@ from injector import (
     context,
     identity,
     merge,
-    ordering,
     overrides,
     patch,
     policy,
-    probes,
-    prometheus,
+    postprocess,
     reinjection,
     render_cache,
     template,
@@ -145,7 +143,10 @@ class Injector:
         _check_unique_names(injected, names)
         merged = _merge_partials(pod, user, partials, injected)
         merged["spec"], record = _honour_user_overrides(merged["spec"], user, injected)
-        final = self._post_process(merged, injected, record, user, params, warnings)
+        facts = postprocess.Facts(
+            injected, record, user.settings, user.previous, params.proxy_env, self.metrics_port
+        )
+        final = postprocess.apply(merged, facts, self.config, warnings)
         return reinjection.keep_foreign_mounts(final, user.previous)
 
     def _user_pod(
@@ -196,67 +197,6 @@ class Injector:
         base = orjson.dumps([self.config.content_hash, names]) + derived
         partials: list[dict[str, Any]] = self.cache.get_or_render(base, ctx.pod, produce)
         return partials
-
-    def _post_process(
-        self,
-        pod: dict[str, Any],
-        injected: Mapping[str, Any],
-        record: Mapping[str, Any],
-        user: UserPod,
-        params: InjectionParams,
-        warnings: list[str],
-    ) -> dict[str, Any]:
-        """URL env overrides, the Prometheus merge, probe rewriting, the status and override
-        annotations, container order."""
-        config = self.config
-        settings = user.settings
-        metadata = dict(pod.get("metadata") or {})
-        annotations = dict(metadata.get("annotations") or {})
-        labels = dict(metadata.get("labels") or {})
-        spec = dict(pod.get("spec") or {})
-        if params.proxy_env:
-            spec = _with_proxy_env(spec, dict(sorted(params.proxy_env.items())))
-            network = params.proxy_env.get("ISTIO_META_NETWORK")
-            if network:
-                labels.setdefault("topology.istio.io/network", network)
-        scrape = prometheus.apply(annotations, config.mesh, self.metrics_port)
-        if scrape is not None:
-            spec = _with_proxy_env(spec, {prometheus.ENV: scrape})
-        spec = self._rewrite_probes(spec, annotations, settings, user.previous, warnings)
-        annotations[reinjection.STATUS] = reinjection.status_annotation(
-            injected, str(config.values.get("revision") or "")
-        )
-        if record:
-            annotations[overrides.ANNOTATION] = overrides.encode(record)
-        annotations.update(config.injected_annotations)
-        metadata["annotations"] = annotations
-        if labels or "labels" in metadata:
-            metadata["labels"] = labels
-        spec = ordering.reorder(spec, _holds(settings, config))
-        return {**pod, "metadata": metadata, "spec": spec}
-
-    def _rewrite_probes(
-        self,
-        spec: dict[str, Any],
-        annotations: Mapping[str, str],
-        settings: context.Settings,
-        previous: reinjection.Previous,
-        warnings: list[str],
-    ) -> dict[str, Any]:
-        enabled = bool(self.config.values["sidecarInjectorWebhook"]["rewriteAppHTTPProbe"])
-        if "sidecar.istio.io/rewriteAppHTTPProbers" in annotations:
-            enabled = ann.parse_bool(annotations["sidecar.istio.io/rewriteAppHTTPProbers"])
-        port = int(settings.status_port)
-        if not enabled or port == 0:
-            return spec
-        probers: dict[str, Any] = {}
-        for field_name in ("containers", "initContainers"):
-            if spec.get(field_name):
-                spec[field_name] = probes.rewrite(spec[field_name], port, probers, warnings)
-        merged_probers = {**probers, **previous.probers}
-        if merged_probers:
-            spec = _with_proxy_env(spec, {probes.PROBERS_ENV: probes.encode(merged_probers)})
-        return spec
 
 
 @dataclass(frozen=True)
@@ -354,15 +294,6 @@ def _read_pod(pod: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     return dict(metadata), dict(spec)
 
 
-def _holds(settings: context.Settings, config: InjectorConfig) -> bool:
-    """Whether the app waits for the proxy. ``settings.hold_application`` leaves native
-    sidecars out (they start first anyway); a template that injects istio-proxy as an
-    ordinary container (``grpc-agent``) still needs it first among the containers."""
-    return bool(settings.proxy_config.get("holdApplicationUntilProxyStarts")) or bool(
-        config.values["global"]["proxy"]["holdApplicationUntilProxyStarts"]
-    )
-
-
 def _check_unique_names(spec: Mapping[str, Any], templates: list[str]) -> None:
     """Templates that inject one container both as an init container and as a container
     (``sidecar,grpc-agent`` with native sidecars) make a pod the API server rejects."""
@@ -378,17 +309,3 @@ def _check_unique_names(spec: Mapping[str, Any], templates: list[str]) -> None:
             "container and as a container; use one of them, or turn native sidecars off "
             '(sidecar.istio.io/nativeSidecar: "false") to merge them'
         )
-
-
-def _with_proxy_env(spec: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """Set env vars on istio-proxy (replacing same-named ones, appending in order)."""
-    for field_name in ("initContainers", "containers"):
-        items = spec.get(field_name) or []
-        for i, container in enumerate(items):
-            if isinstance(container, dict) and container.get("name") == "istio-proxy":
-                kept = [e for e in container.get("env") or [] if e.get("name") not in env]
-                new_env = kept + [{"name": k, "value": v} for k, v in env.items()]
-                updated = list(items)
-                updated[i] = {**container, "env": new_env}
-                return {**spec, field_name: updated}
-    return spec
