@@ -6,6 +6,9 @@ and two pods: ``hello`` (the captured kubectl pod with its ServiceAccount volume
 and ``large`` (3 containers x 40 env vars, probes, managedFields; ~25 KiB). For each pod:
 
 - floor: ``POST /floor`` on the same stack: reads the body, answers a fixed review;
+- ceiling (reference): realistic replicas sent to the webhook app with the injection
+  answered from a table (``serve_with_floor.Precomputed``): the most any cache inside the
+  core could reach, since decoding, validating and answering the review are all it leaves;
 - realistic replicas: 2,000 pods of one ReplicaSet, cycled (each its own request uid,
   ``kube-api-access-xxxxx`` volume name and managedFields time): what a scale-up sends;
 - distinct pods: every request the first pod of a new workload (the script numbers the app
@@ -52,6 +55,7 @@ COUNT = 2000
 UNIQUE = "@@N@@"  # the script puts its request number there: every request a new workload
 TARGETS = {"hello": 0.6, "large": 0.4}
 ROWS = ("realistic replicas", "distinct pods", "identical body (reference)")
+CEILING = "ceiling (answer precomputed)"
 LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -118,11 +122,11 @@ def start_server(certs_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise SystemExit("server did not start")
 
 
-def check_injects(port: int, body: bytes) -> None:
+def check_injects(port: int, body: bytes, path: str = "/inject") -> None:
     """The bodies must really be injected (a deny is also HTTP 200 to wrk)."""
     context = ssl._create_unverified_context()  # loopback, our own throwaway cert
     connection = http.client.HTTPSConnection("127.0.0.1", port, context=context)
-    connection.request("POST", "/inject", body, {"Content-Type": "application/json"})
+    connection.request("POST", path, body, {"Content-Type": "application/json"})
     answer = json.loads(connection.getresponse().read())
     connection.close()
     if answer["response"].get("patchType") != "JSONPatch":
@@ -187,11 +191,15 @@ def main() -> int:
         try:
             for script in scripts.values():
                 check_injects(port, first_body(script))
+                check_injects(port, first_body(script), "/ceiling")
             for _ in range(ROUNDS):
                 for name in bases:
                     floor_script = scripts[name, ROWS[0]]
                     runs.setdefault((name, "floor"), []).append(
                         measure(f"{url}/floor", floor_script)
+                    )
+                    runs.setdefault((name, CEILING), []).append(
+                        measure(f"{url}/ceiling", floor_script)
                     )
                     for row in ROWS:
                         runs.setdefault((name, row), []).append(
@@ -206,7 +214,7 @@ def main() -> int:
             print(f"{name} pod AdmissionReview ({size / 1024:.1f} KiB)")
             floor = runs[name, "floor"]
             print(line("floor (read body, fixed)", floor, None))
-            for row in ROWS:
+            for row in (CEILING, *ROWS):
                 ratios = [r["rps"] / f["rps"] for r, f in zip(runs[name, row], floor, strict=True)]
                 print(line(row, runs[name, row], ratios))
                 if row == ROWS[0]:
