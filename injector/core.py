@@ -49,6 +49,7 @@ from injector.identity import Workload
 
 logger = logging.getLogger(__name__)
 TEMPLATES_ANNOTATION = "inject.istio.io/templates"
+NETWORK_LABEL = "topology.istio.io/network"
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,12 @@ class Injector:
         merged = _merge_partials(pod, user, partials, injected)
         merged["spec"], record = _honour_user_overrides(merged["spec"], user, injected)
         facts = postprocess.Facts(
-            injected, record, user.settings, user.previous, params.proxy_env, self.metrics_port
+            injected,
+            record,
+            user.settings,
+            user.previous,
+            _proxy_env(params.proxy_env, user.metadata),
+            self.metrics_port,
         )
         final = postprocess.apply(merged, facts, self.config, warnings)
         return reinjection.keep_foreign_mounts(final, user.previous)
@@ -210,6 +216,15 @@ class UserPod:
     spec: dict[str, Any]
     previous: reinjection.Previous
     settings: context.Settings
+
+
+def _proxy_env(url_env: Mapping[str, str], metadata: Mapping[str, Any]) -> Mapping[str, str]:
+    """The env set on ``istio-proxy`` after rendering: the URL's, with the pod's network label
+    as ``ISTIO_META_NETWORK`` over the URL's and the values' network (Istio's precedence)."""
+    network = (metadata.get("labels") or {}).get(NETWORK_LABEL)
+    if not network or not isinstance(network, str):
+        return url_env
+    return {**url_env, "ISTIO_META_NETWORK": network}
 
 
 def _injected_spec(partials: list[dict[str, Any]]) -> dict[str, Any]:
