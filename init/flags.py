@@ -30,7 +30,10 @@ or native nftables) -> one atomic apply, serialised on the xtables lock."""
 ENVIRONMENT = """\
 environment:
   Every flag but --envoy-port and the --log_* flags also reads the variable named after it
-  (--proxy-uid: PROXY_UID); the flag wins. Besides:
+  (--proxy-uid: PROXY_UID), but --backend, --ipv6 and --resolv-conf read
+  SIDECAR_INIT_BACKEND, SIDECAR_INIT_IPV6 and SIDECAR_INIT_RESOLV_CONF; older names come
+  next: ISTIO_META_DNS_CAPTURE (--redirect-dns), INVALID_DROP (--drop-invalid),
+  ISTIO_DUAL_STACK and ISTIO_AGENT_DUAL_STACK (--dual-stack). The flag wins. Besides:
   ISTIO_OUTBOUND_OWNER_GROUPS           groups whose outbound traffic is captured ('*')
   ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE   groups whose outbound traffic is not captured
   ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR     the IPv4 loopback CIDR (127.0.0.1/32)

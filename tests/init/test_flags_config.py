@@ -248,6 +248,13 @@ def test_help_has_a_description_exit_codes_environment_and_help_for_every_flag()
         assert fragment in done.stdout
     assert all(spec.help for spec in FLAGS)
     assert all(f"--{spec.long}" in done.stdout for spec in FLAGS)
+    # Every variable a flag reads is named, unless it is the flag's own name upper-cased.
+    assert all(
+        env in done.stdout
+        for spec in FLAGS
+        for env in spec.env_names
+        if env != spec.long.upper().replace("-", "_")
+    )
 
 
 def test_version_names_the_program() -> None:
