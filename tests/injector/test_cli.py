@@ -196,6 +196,18 @@ def test_bad_input_one_line_exit_1_and_no_partial_output(
     ]  # no temp files left
 
 
+def test_with_several_inputs_the_error_names_the_file_before_the_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = write(tmp_path, "good.yaml", "kind: Pod\nmetadata: {name: ok}\nspec: {containers: []}\n")
+    bad = write(
+        tmp_path, "bad.yaml", "kind: Deployment\nmetadata: {name: d}\nspec: {replicas: 1}\n"
+    )
+    assert main(["inject", "-f", str(good), "-f", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {bad}: document 1 (Deployment/d): spec.template.spec is missing" in err
+
+
 def test_missing_file_and_bad_config_are_one_line_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
