@@ -82,7 +82,7 @@ def uninject(
     if STATUS not in annotations:
         if _find(spec, PROXY) is not None:
             return Skipped(
-                f"not injected by the record: a {PROXY} container but no {STATUS} annotation",
+                f"not injected by the record: an {PROXY} container but no {STATUS} annotation",
                 (f"{PROXY} kept: without {STATUS} there is no record of what was injected",),
             )
         return Skipped(f"not injected (no {STATUS} annotation)")
