@@ -47,7 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="injector certs", description=__doc__)
     parser.add_argument(
-        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="(default warning)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -58,14 +61,25 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--service", "--service-name", default=defaults.SERVICE_NAME, help="Service name (SANs)"
     )
-    gen.add_argument("--namespace", default=defaults.NAMESPACE)
-    gen.add_argument("--cluster-domain", default=defaults.CLUSTER_DOMAIN)
+    gen.add_argument(
+        "--namespace", default=defaults.NAMESPACE, help="the Service's namespace (%(default)s)"
+    )
+    gen.add_argument("--cluster-domain", default=defaults.CLUSTER_DOMAIN, help="(%(default)s)")
     gen.add_argument("--dns-name", action="append", default=[], help="extra SAN (repeatable)")
     gen.add_argument("--ip", action="append", default=[], help="extra IP SAN (repeatable)")
     gen.add_argument("--no-localhost", action="store_true", help="omit localhost/127.0.0.1")
-    gen.add_argument("--key-type", choices=["ec", "rsa"], default="ec")
-    gen.add_argument("--ca-days", type=_positive, default=defaults.CA_DAYS)
-    gen.add_argument("--leaf-days", type=_positive, default=defaults.LEAF_DAYS)
+    gen.add_argument(
+        "--key-type", choices=["ec", "rsa"], default="ec", help="ECDSA P-256 or RSA-2048 (ec)"
+    )
+    gen.add_argument(
+        "--ca-days", type=_positive, default=defaults.CA_DAYS, help="CA lifetime (%(default)s)"
+    )
+    gen.add_argument(
+        "--leaf-days",
+        type=_positive,
+        default=defaults.LEAF_DAYS,
+        help="leaf lifetime, never past the CA's (%(default)s)",
+    )
     gen.add_argument("--force", action="store_true", help="overwrite existing files")
     gen.set_defaults(func=_generate)
 
@@ -76,12 +90,20 @@ def _parser() -> argparse.ArgumentParser:
         "--cert-dir", type=Path, help="check local ca.crt/tls.crt instead of a cluster"
     )
     status.add_argument(
-        "--kubeconfig", help="kubeconfig file (default: in-cluster or ~/.kube/config)"
+        "--kubeconfig",
+        help="kubeconfig file (default: in-cluster, else $KUBECONFIG or ~/.kube/config)",
     )
-    status.add_argument("--namespace", default=defaults.NAMESPACE)
-    status.add_argument("--secret", "--secret-name", default=defaults.SECRET_NAME)
     status.add_argument(
-        "--webhook-config", "--webhook-config-name", default=defaults.WEBHOOK_CONFIG_NAME
+        "--namespace", default=defaults.NAMESPACE, help="where the CA Secret lives (%(default)s)"
+    )
+    status.add_argument(
+        "--secret", "--secret-name", default=defaults.SECRET_NAME, help="CA Secret (%(default)s)"
+    )
+    status.add_argument(
+        "--webhook-config",
+        "--webhook-config-name",
+        default=defaults.WEBHOOK_CONFIG_NAME,
+        help="MutatingWebhookConfiguration (%(default)s)",
     )
     status.add_argument(
         "--webhook-name", action="append", default=[], help="our entries (default all)"

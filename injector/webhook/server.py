@@ -53,7 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="mounted ConfigMap dir: optional config, values, mesh, <name>.yaml.j2",
     )
     add(
-        "--reload-interval", type=float, default=2.0, help="seconds between config/cert file checks"
+        "--reload-interval",
+        type=float,
+        default=2.0,
+        help="seconds between config/cert file checks (default 2)",
     )
     add("--tls-cert-file", type=Path, help="serving certificate chain (PEM)")
     add("--tls-key-file", type=Path, help="serving key (PEM)")
@@ -67,18 +70,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("POD_NAMESPACE", ""),
         help="our namespace ($POD_NAMESPACE)",
     )
-    add("--service-name", default=cert_defaults.SERVICE_NAME)
+    add(
+        "--service-name",
+        default=cert_defaults.SERVICE_NAME,
+        help="our Service, named in the self-managed certificate (default sidecar-injector)",
+    )
     add(
         "--secret-name",
         default=cert_defaults.SECRET_NAME,
-        help="Secret holding the self-managed CA",
+        help="Secret holding the self-managed CA (default sidecar-injector-ca)",
     )
     add(
         "--webhook-config-name",
         default=cert_defaults.WEBHOOK_CONFIG_NAME,
-        help="MutatingWebhookConfiguration name",
+        help="MutatingWebhookConfiguration whose caBundle we keep (default sidecar-injector)",
     )
-    add("--cluster-domain", default=cert_defaults.CLUSTER_DOMAIN)
+    add(
+        "--cluster-domain",
+        default=cert_defaults.CLUSTER_DOMAIN,
+        help="for the certificate's <svc>.<ns>.svc.<domain> name (default cluster.local)",
+    )
     add(
         "--extra-dns-name",
         action="append",
@@ -94,12 +105,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="IP",
         help="also name IP in the self-managed serving certificate (repeatable)",
     )
-    add("--drain-seconds", type=float, default=10.0, help="after SIGTERM keep answering this long")
+    add(
+        "--drain-seconds",
+        type=float,
+        default=10.0,
+        help="after SIGTERM keep answering this long (default 10)",
+    )
     add(
         "--shutdown-timeout",
         type=float,
         default=10.0,
-        help="then wait this long for in-flight requests",
+        help="then wait this long for in-flight requests (default 10)",
     )
     add(
         "--max-connections",
@@ -115,8 +131,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     # No default here: it would overwrite `injector --log-level X serve`; cli.main applies
     # serve's default (info) when neither position gave one.
-    add("--log-level", default=argparse.SUPPRESS, choices=["debug", "info", "warning", "error"])
-    add("--log-format", default="text", choices=["text", "json"])
+    add(
+        "--log-level",
+        default=argparse.SUPPRESS,
+        choices=["debug", "info", "warning", "error"],
+        help="(default info)",
+    )
+    add("--log-format", default="text", choices=["text", "json"], help="(default text)")
     add(
         "--namespace-watch",
         action=argparse.BooleanOptionalAction,
@@ -125,8 +146,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "proxy as the namespace's UID (default: on in a cluster, off outside)",
     )
     native = parser.add_mutually_exclusive_group()
-    native.add_argument("--native-sidecars", dest="native", action="store_true", default=None)
-    native.add_argument("--no-native-sidecars", dest="native", action="store_false")
+    native.add_argument(
+        "--native-sidecars",
+        dest="native",
+        action="store_true",
+        default=None,
+        help="istio-proxy as a native sidecar (default: the config's nativeSidecars, on)",
+    )
+    native.add_argument(
+        "--no-native-sidecars",
+        dest="native",
+        action="store_false",
+        help="istio-proxy as a regular container",
+    )
 
 
 def positive(kind: type[N]) -> Callable[[str], N]:

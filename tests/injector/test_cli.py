@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -551,3 +553,21 @@ def test_make_demo_summarises_the_injection_instead_of_printing_the_yaml() -> No
     assert "apiVersion" not in inject_part and len(inject_part.splitlines()) < 20
     assert "`injector inject --diff -f bookinfo.yaml`: +" in inject_part
     assert "`injector inject | injector uninject`: the file back byte for byte" in inject_part
+
+
+def _options(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.Action]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _options(sub)
+        elif action.option_strings:
+            yield f"{parser.prog} {action.option_strings[0]}", action
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    from certs.cli import _parser as certs_parser
+    from injector.cli import _parser
+
+    options = [*_options(_parser("serve")), *_options(certs_parser())]
+    assert len(options) > 40
+    assert [name for name, action in options if not action.help] == []
