@@ -240,10 +240,12 @@ def _status(text: str) -> dict[str, Any]:
         raise InjectionError(f"annotation {STATUS} is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise InjectionError(f"annotation {STATUS} must be a JSON object")
-    status: dict[str, Any] = {
-        key: [n for n in doc.get(key) or [] if isinstance(n, str)]
-        for key in ("containers", "initContainers", "volumes", "imagePullSecrets")
-    }
+    status: dict[str, Any] = {}
+    for key in ("containers", "initContainers", "volumes", "imagePullSecrets"):
+        names = doc.get(key) or []
+        if not isinstance(names, list):
+            raise InjectionError(f"annotation {STATUS}: {key} must be a list of names")
+        status[key] = [n for n in names if isinstance(n, str)]
     status["revision"] = str(doc.get("revision") or "default")
     return status
 

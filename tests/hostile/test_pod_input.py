@@ -125,6 +125,11 @@ CASES: list[tuple[str, Callable[[Pod], None], str]] = [
         setter("spec", "initContainers", value=[{"name": "istio-proxy", "securityContext": "x"}]),
         "spec.initContainers[0].securityContext must be an object",
     ),
+    (
+        "overrides-containers-number",
+        annotate("proxy.istio.io/overrides", '{"containers": 1}'),
+        "proxy.istio.io/overrides: containers must be a list",
+    ),
 ]
 
 
@@ -164,5 +169,12 @@ def test_malformed_review_fields_are_http_400(key: str, value: Any, message: str
 def test_superscript_scrape_port_is_passed_on_like_istio_not_an_internal_error() -> None:
     pod = copy.deepcopy(hello_pod())
     annotate("prometheus.io/port", "9²")(pod)
+    reply = admission.review(review_of(pod), INJECTOR)
+    assert reply.error is None and reply.disposition == "injected"
+
+
+def test_a_status_whose_lists_are_not_lists_is_unreadable_and_the_pod_injected_afresh() -> None:
+    pod = copy.deepcopy(hello_pod())
+    annotate("sidecar.istio.io/status", '{"containers": 1, "volumes": "istio-envoy"}')(pod)
     reply = admission.review(review_of(pod), INJECTOR)
     assert reply.error is None and reply.disposition == "injected"

@@ -300,6 +300,18 @@ def test_a_broken_record_is_an_error_naming_the_document(
     assert not out.exists()
 
 
+def test_a_record_listing_no_names_is_an_error_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (OURS / "pod-bare.yaml.injected").read_text()
+    path = tmp_path / "pod.yaml"
+    path.write_text(text.replace('"containers":null', '"containers":1'))
+    assert main(["uninject", "-f", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "sidecar.istio.io/status: containers must be a list of names" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_cli_uninject_to_a_file_stdin_and_diff(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
