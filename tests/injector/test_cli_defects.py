@@ -183,6 +183,41 @@ def test_keys_that_are_not_strings_are_a_one_line_error(
     assert err.startswith(f"error: {message}") and err.count("\n") == 1
 
 
+def nested_pod(depth: int, json_form: bool) -> str:
+    value = "[" * depth + "]" * depth
+    if json_form:
+        return (
+            '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}, "spec": '
+            f'{{"containers": [{{"name": "web", "image": "nginx", "args": {value}}}]}}}}\n'
+        )
+    return POD + f"    args: {value}\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "depth", "json_form", "message"),
+    [
+        ("inject", 900, False, "document 1 (Pod/web): spec.containers[0].args[0][0]"),
+        ("inject", 900, True, "document 1 (Pod/web): spec.containers[0].args[0][0]"),
+        ("uninject", 900, False, "document 1 (Pod/web): spec.containers[0].args[0][0]"),
+        ("inject", 5000, True, "document 1: JSON nested too deeply"),
+    ],
+)
+def test_a_pod_nested_too_deep_is_a_one_line_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    depth: int,
+    json_form: bool,
+    message: str,
+) -> None:
+    source = write(tmp_path, "in.yaml", nested_pod(depth, json_form))
+    out = tmp_path / "out.yaml"
+    assert main([command, "-f", str(source), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1
+    assert "nested" in err and not out.exists()
+
+
 # -- 5. formatting of changed documents -------------------------------------------------
 
 HELM = """\
