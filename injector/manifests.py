@@ -166,6 +166,7 @@ def _document(body: str, index: str, edit: Edit, reports: list[Report], inject: 
     if not workloads:
         return body
     shared = _check_aliases(root, index)
+    _check_duplicates(root, index)
     data = _construct(root, index)
     patches: list[tuple[_Workload, list[dict[str, Any]]]] = []
     for workload in workloads:
@@ -360,6 +361,16 @@ def _check_aliases(root: Node, index: str) -> bool:
             f"more than {limit}"
         )
     return merges or expanded > len(sizes)
+
+
+def _check_duplicates(root: Node, index: str) -> None:
+    found = safeyaml.duplicate_key(root)
+    if found is not None:
+        repeat, first = found
+        raise ManifestError(
+            f"document {index}: line {repeat.start_mark.line + 1}: duplicate key "
+            f"{repeat.value!r} (first at line {first.start_mark.line + 1})"
+        )
 
 
 def _construct(root: Node, index: str) -> Any:

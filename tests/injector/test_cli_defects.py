@@ -218,6 +218,53 @@ def test_a_pod_nested_too_deep_is_a_one_line_error(
     assert "nested" in err and not out.exists()
 
 
+DUPLICATE_ANNOTATIONS = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    metadata:
+      annotations:
+        sidecar.istio.io/proxyCPU: 300m
+      annotations:
+        sidecar.istio.io/proxyCPU: 500m
+    spec:
+      containers:
+      - name: web
+        image: nginx
+"""
+
+
+def test_a_repeated_key_is_a_one_line_error_not_an_edit_of_the_shadowed_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(tmp_path, "in.yaml", DUPLICATE_ANNOTATIONS + "---\n" + POD)
+    out = tmp_path / "out.yaml"
+    assert main(["inject", "-f", str(source), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err == "error: document 1: line 10: duplicate key 'annotations' (first at line 8)\n"
+    assert not out.exists()
+
+
+def test_a_repeated_merge_key_is_a_one_line_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = POD.replace("    image: nginx\n", "    <<: {image: nginx}\n    <<: {tty: true}\n")
+    assert main(["inject", "-f", str(write(tmp_path, "in.yaml", text))]) == 1
+    err = capsys.readouterr().err
+    assert err == "error: document 1: line 9: duplicate key '<<' (first at line 8)\n"
+
+
+def test_one_merge_key_with_a_list_of_mappings_still_works(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = POD.replace("    image: nginx\n", "    <<: [{image: nginx}, {tty: true}]\n")
+    assert main(["inject", "-f", str(write(tmp_path, "in.yaml", text))]) == 0
+    assert "istio-proxy" in capsys.readouterr().out
+
+
 # -- 5. formatting of changed documents -------------------------------------------------
 
 HELM = """\
