@@ -169,6 +169,20 @@ def test_non_utf8_file_is_a_one_line_error(
 
 
 @pytest.mark.parametrize(
+    ("text", "line", "offset"),
+    [(POD.encode() + b"# \0\n", 9, len(POD) + 2), (b"\0" * 2**20, 1, 0)],
+    ids=["nul-in-a-comment", "a-mebibyte-of-nul-without-a-line-break"],
+)
+def test_a_nul_byte_is_a_one_line_error_as_soon_as_it_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: bytes, line: int, offset: int
+) -> None:
+    source = write(tmp_path, "zero.yaml", text)
+    assert main(["inject", "-f", str(source)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: {source}: not text: a NUL byte at line {line} (offset {offset})\n"
+
+
+@pytest.mark.parametrize(
     ("extra", "message"),
     [
         ("    1: one\n", "document 1 (Pod/web): spec.containers[0]: key 1 is not a string"),
