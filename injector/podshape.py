@@ -49,6 +49,10 @@ def read(pod: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     _check_metadata(metadata)
     for key, fields in _POD_LISTS.items():
         _check_list(spec.get(key), f"spec.{key}", fields)
+    context = spec.get("securityContext")
+    if context is not None and not isinstance(context, Mapping):
+        raise InvalidPodError("pod spec.securityContext must be an object")
+    _check_list((context or {}).get("sysctls"), "spec.securityContext.sysctls", _NAMED)
     for key in CONTAINER_LISTS:
         items = spec.get(key) or []
         if not isinstance(items, list) or not all(isinstance(c, Mapping) for c in items):
