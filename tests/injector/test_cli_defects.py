@@ -279,6 +279,24 @@ def test_one_merge_key_with_a_list_of_mappings_still_works(
     assert "istio-proxy" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("mesh", "message"),
+    [
+        ("defaultConfig: 1\n", "defaultConfig: expected dict, got 1"),
+        ("extensionProviders: {}\n", "extensionProviders: expected list, got {}"),
+        ("outboundTrafficPolicy: ALLOW_ANY\n", "outboundTrafficPolicy: expected dict"),
+    ],
+)
+def test_a_mesh_field_of_the_wrong_type_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mesh: str, message: str
+) -> None:
+    source = write(tmp_path, "in.yaml", POD)
+    mesh_file = write(tmp_path, "mesh.yaml", mesh)
+    assert main(["inject", "-f", str(source), "--mesh", str(mesh_file)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {mesh_file}: {message}") and err.count("\n") == 1
+
+
 # -- 5. formatting of changed documents -------------------------------------------------
 
 HELM = """\
