@@ -47,6 +47,28 @@ def read(pod: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     if not isinstance(spec.get("containers"), list):
         raise InvalidPodError("pod spec.containers must be a list of containers")
     _check_metadata(metadata)
+    _check_spec(spec)
+    return dict(metadata), dict(spec)
+
+
+def check_partial(partial: Mapping[str, Any]) -> None:
+    """The same checks on what a template renders: a partial pod (every part optional; label
+    and annotation values may be numbers or booleans, which injection writes as strings)."""
+    metadata = partial.get("metadata")
+    spec = partial.get("spec")
+    if metadata is not None:
+        if not isinstance(metadata, Mapping):
+            raise InvalidPodError("pod metadata must be an object")
+        for key in ("labels", "annotations"):
+            if not isinstance(metadata.get(key) or {}, Mapping):
+                raise InvalidPodError(f"pod metadata.{key} must be an object")
+    if spec is not None:
+        if not isinstance(spec, Mapping):
+            raise InvalidPodError("pod spec must be an object")
+        _check_spec(spec)
+
+
+def _check_spec(spec: Mapping[str, Any]) -> None:
     for key, fields in _POD_LISTS.items():
         _check_list(spec.get(key), f"spec.{key}", fields)
     context = spec.get("securityContext")
@@ -59,7 +81,6 @@ def read(pod: Any) -> tuple[dict[str, Any], dict[str, Any]]:
             raise InvalidPodError(f"pod spec.{key} must be a list of containers")
         for i, container in enumerate(items):
             _check_container(container, f"spec.{key}[{i}]")
-    return dict(metadata), dict(spec)
 
 
 def _check_metadata(metadata: Mapping[str, Any]) -> None:

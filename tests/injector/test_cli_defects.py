@@ -297,6 +297,51 @@ def test_a_mesh_field_of_the_wrong_type_is_a_one_line_error(
     assert err.startswith(f"error: {mesh_file}: {message}") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("aliases: 1\n", "aliases: expected a mapping"),
+        ("aliases: {both: sidecar}\n", "aliases.both: expected a list, got 'sidecar'"),
+        ("neverInjectSelector: 1\n", "neverInjectSelector: expected a list"),
+        (
+            "neverInjectSelector: [{matchExpressions: 1}]\n",
+            "neverInjectSelector[0]: matchExpressions must be a list",
+        ),
+        (
+            "neverInjectSelector: [{matchExpressions: [{operator: Exists}]}]\n",
+            "needs a key",
+        ),
+        (
+            "neverInjectSelector: [{matchExpressions: [{key: app, operator: In, values: web}]}]\n",
+            "matchExpressions values must be a list of strings",
+        ),
+        ("injectedAnnotations: 1\n", "injectedAnnotations: expected a mapping"),
+        (
+            "templates: {sidecar: 'spec: {volumes: 1}'}\n",
+            "template 'sidecar' renders a bad partial pod: pod spec.volumes must be a list",
+        ),
+        (
+            "templates: {sidecar: 'spec: [1]'}\n",
+            "template 'sidecar' renders a bad partial pod: pod spec must be an object",
+        ),
+        (
+            "templates: {sidecar: 'metadata: {annotations: 1}'}\n",
+            "template 'sidecar' renders a bad partial pod: pod metadata.annotations must be",
+        ),
+    ],
+)
+def test_an_injector_config_of_the_wrong_shape_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], config: str, message: str
+) -> None:
+    source = write(tmp_path, "in.yaml", POD)
+    config_file = write(tmp_path, "config.yaml", config)
+    out = tmp_path / "out.yaml"
+    assert main(["inject", "-f", str(source), "--config", str(config_file), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
 # -- 5. formatting of changed documents -------------------------------------------------
 
 HELM = """\
