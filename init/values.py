@@ -116,6 +116,9 @@ def networks(p: Problems, dest: str, allow_wildcard: bool) -> Networks:
     v4: list[str] = []
     v6: list[str] = []
     for item in split_list(text):
+        if "%" in item:  # ip_interface would keep the address and drop the zone
+            p.add(source, item, "an IPv6 zone (%...) has no place in a CIDR")
+            continue
         try:
             cidr = ipaddress.ip_interface(item)
         except ValueError:

@@ -95,8 +95,14 @@ def load_config(
     compiled = {
         name: template.compile_template(name, text) for name, text in template_sources.items()
     }
-    never = tuple(doc.get("neverInjectSelector") or webhook_values["neverInjectSelector"] or ())
-    always = tuple(doc.get("alwaysInjectSelector") or webhook_values["alwaysInjectSelector"] or ())
+    never = _list(
+        doc.get("neverInjectSelector") or webhook_values["neverInjectSelector"],
+        "neverInjectSelector",
+    )
+    always = _list(
+        doc.get("alwaysInjectSelector") or webhook_values["alwaysInjectSelector"],
+        "alwaysInjectSelector",
+    )
     for i, sel in enumerate(never):
         selectors.validate(sel, f"neverInjectSelector[{i}]")
     for i, sel in enumerate(always):
@@ -104,7 +110,9 @@ def load_config(
     defaults = tuple(
         doc.get("defaultTemplates") or webhook_values["defaultTemplates"] or ("sidecar",)
     )
-    aliases = {k: tuple(v) for k, v in (doc.get("aliases") or {}).items()}
+    aliases = {
+        k: tuple(_list(v, f"aliases.{k}")) for k, v in _map(doc.get("aliases"), "aliases").items()
+    }
     config = InjectorConfig(
         policy=str(doc.get("policy") or values["global"]["proxy"]["autoInject"]),
         native_sidecars=_native(native_sidecars, doc, values),
@@ -113,8 +121,9 @@ def load_config(
         aliases=aliases,
         never_inject_selector=never,
         always_inject_selector=always,
-        injected_annotations=dict(
-            doc.get("injectedAnnotations") or webhook_values["injectedAnnotations"] or {}
+        injected_annotations=_string_values(
+            doc.get("injectedAnnotations") or webhook_values["injectedAnnotations"],
+            "injectedAnnotations",
         ),
         values=values,
         mesh=mesh,
@@ -208,6 +217,29 @@ def _mesh(
     if values.get("meshConfig"):
         return mesh_mod.mesh_from_mapping(values["meshConfig"], f"{sources[1]}: meshConfig")
     return mesh_mod.default_mesh()
+
+
+def _list(raw: Any, where: str) -> tuple[Any, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list | tuple):
+        raise ConfigError(f"{where}: expected a list, got {raw!r}")
+    return tuple(raw)
+
+
+def _map(raw: Any, where: str) -> Mapping[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
+    return raw
+
+
+def _string_values(raw: Any, where: str) -> dict[str, str]:
+    values = _map(raw, where)
+    if not all(isinstance(v, str) for v in values.values()):
+        raise ConfigError(f"{where}: expected a mapping of strings")
+    return dict(values)
 
 
 def _string_map(raw: Any, where: str) -> dict[str, str]:

@@ -36,6 +36,7 @@ from injector import (
     merge,
     overrides,
     patch,
+    podshape,
     policy,
     postprocess,
     reinjection,
@@ -44,7 +45,7 @@ from injector import (
     uservolumes,
 )
 from injector.config import InjectorConfig
-from injector.errors import AnnotationError, InjectionError, InvalidPodError
+from injector.errors import AnnotationError, InjectionError
 from injector.identity import Workload
 
 logger = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class Injector:
 
     def inject(self, pod: Any, params: InjectionParams | None = None) -> Outcome:
         params = params or InjectionParams()
-        metadata, spec = _read_pod(pod)
+        metadata, spec = podshape.read(pod)
         namespace = metadata.get("namespace") or params.namespace or "default"
         decision = policy.decide(metadata, spec, namespace, self.config)
         warnings = [decision.warning] if decision.warning else []
@@ -275,38 +276,6 @@ def without_managed_fields(metadata: Mapping[str, Any]) -> dict[str, Any]:
 def inject(pod: Any, config: InjectorConfig, params: InjectionParams | None = None) -> Outcome:
     """One-off injection without a render cache (tests, scripts)."""
     return Injector(config, cache_bytes=0).inject(pod, params)
-
-
-def _read_pod(pod: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    if not isinstance(pod, Mapping):
-        raise InvalidPodError("the object is not a pod: expected a JSON object")
-    metadata = pod.get("metadata")
-    if metadata is None:
-        metadata = {}
-    spec = pod.get("spec")
-    if not isinstance(metadata, Mapping):
-        raise InvalidPodError("pod metadata must be an object")
-    if not isinstance(spec, Mapping):
-        raise InvalidPodError("pod has no spec")
-    if not isinstance(spec.get("containers"), list):
-        raise InvalidPodError("pod spec.containers must be a list of containers")
-    for key in ("name", "generateName", "namespace"):
-        if not isinstance(metadata.get(key) or "", str):
-            raise InvalidPodError(f"pod metadata.{key} must be a string")
-    for key in ("containers", "initContainers"):
-        items = spec.get(key) or []
-        if not isinstance(items, list) or not all(isinstance(c, Mapping) for c in items):
-            raise InvalidPodError(f"pod spec.{key} must be a list of containers")
-        for i, container in enumerate(items):
-            if not isinstance(container.get("name") or "", str):
-                raise InvalidPodError(f"pod spec.{key}[{i}].name must be a string")
-    for key in ("labels", "annotations"):
-        values = metadata.get(key)
-        if values is not None and not (
-            isinstance(values, Mapping) and all(isinstance(v, str) for v in values.values())
-        ):
-            raise InvalidPodError(f"pod metadata.{key} must map strings to strings")
-    return dict(metadata), dict(spec)
 
 
 def _check_unique_names(spec: Mapping[str, Any], templates: list[str]) -> None:

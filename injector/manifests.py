@@ -21,7 +21,7 @@ import jsonpatch
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from injector import safeyaml, uninject
+from injector import jsonshape, safeyaml, uninject
 from injector.core import InjectionParams, Injector, Outcome
 from injector.errors import InjectionError, ManifestError
 from injector.identity import Workload
@@ -157,6 +157,8 @@ def _document(body: str, index: str, edit: Edit, reports: list[Report], inject: 
             data = json.loads(body)
         except ValueError:
             pass  # YAML in flow style
+        except RecursionError:
+            raise ManifestError(f"document {index}: JSON nested too deeply") from None
         else:
             return _json_document(body, data, index, edit, reports, inject)
     root = _compose(body, index)
@@ -164,6 +166,7 @@ def _document(body: str, index: str, edit: Edit, reports: list[Report], inject: 
     if not workloads:
         return body
     shared = _check_aliases(root, index)
+    _check_duplicates(root, index)
     data = _construct(root, index)
     patches: list[tuple[_Workload, list[dict[str, Any]]]] = []
     for workload in workloads:
@@ -360,6 +363,16 @@ def _check_aliases(root: Node, index: str) -> bool:
     return merges or expanded > len(sizes)
 
 
+def _check_duplicates(root: Node, index: str) -> None:
+    found = safeyaml.duplicate_key(root)
+    if found is not None:
+        repeat, first = found
+        raise ManifestError(
+            f"document {index}: line {repeat.start_mark.line + 1}: duplicate key "
+            f"{repeat.value!r} (first at line {first.start_mark.line + 1})"
+        )
+
+
 def _construct(root: Node, index: str) -> Any:
     try:
         return safeyaml.Loader("").construct_document(root)
@@ -375,7 +388,10 @@ def _plain_pod(template: Mapping[str, Any], where: str) -> dict[str, Any]:
     return pod
 
 
-def _plain(value: Any, where: str, path: str) -> Any:
+def _plain(value: Any, where: str, path: str, depth: int = 1) -> Any:
+    if depth > jsonshape.MAX_DEPTH and isinstance(value, Mapping | list):
+        shown = path if len(path) <= 100 else path[:60] + "..."
+        raise ManifestError(f"{where}: {shown}: nested deeper than {jsonshape.MAX_DEPTH} levels")
     if isinstance(value, Mapping):
         out = {}
         for key, child in value.items():
@@ -384,10 +400,10 @@ def _plain(value: Any, where: str, path: str) -> Any:
                     f"{where}: {path}: key {key!r} is not a string (quote it, or fill in "
                     "template placeholders first)"
                 )
-            out[key] = _plain(child, where, f"{path}.{key}")
+            out[key] = _plain(child, where, f"{path}.{key}", depth + 1)
         return out
     if isinstance(value, list):
-        return [_plain(child, where, f"{path}[{n}]") for n, child in enumerate(value)]
+        return [_plain(child, where, f"{path}[{n}]", depth + 1) for n, child in enumerate(value)]
     if value is None or isinstance(value, str | bool | int | float):
         return value
     return str(value)  # timestamps, binary

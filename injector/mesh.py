@@ -117,6 +117,9 @@ def mesh_from_mapping(doc: Mapping[str, Any], source: str) -> dict[str, Any]:
         ("proxyInboundListenPort", int),
         ("enablePrometheusMerge", bool),
         ("inboundTrafficPolicy", dict),
+        ("outboundTrafficPolicy", dict),
+        ("defaultConfig", dict),
+        ("extensionProviders", list),
     ):
         if doc.get(key) is not None and not isinstance(doc[key], kind):
             raise ConfigError(f"{source}: {key}: expected {kind.__name__}, got {doc[key]!r}")

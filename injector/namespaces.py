@@ -41,7 +41,24 @@ def parse_flag(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or key not in KEYS:
         raise ValueError(f"expected KEY=VALUE with KEY one of {', '.join(KEYS)}: {text!r}")
+    blocks = value.split(",") if key == KEYS[1] else [value]
+    if value and not all(_is_range(block) for block in blocks):
+        raise ValueError(
+            f"{key}: expected START/SIZE (e.g. 1000620000/10000"
+            f"{', comma-separated' if key == KEYS[1] else ''}) with a top ID no higher than "
+            f"{MAX_ID}: {value!r}"
+        )
     return key, value
+
+
+MAX_ID = 2**31 - 1  # the highest runAsUser/runAsGroup the API server accepts
+
+
+def _is_range(block: str) -> bool:
+    start, sep, size = block.partition("/")
+    if not (sep and start.isascii() and start.isdigit() and size.isascii() and size.isdigit()):
+        return False
+    return int(size) > 0 and int(start) + int(size) - 1 <= MAX_ID
 
 
 class Fixed:

@@ -31,7 +31,11 @@ def recorded(annotations: Mapping[str, str]) -> dict[str, list[dict[str, Any]]]:
         raise InjectionError(f"annotation {ANNOTATION} is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise InjectionError(f"annotation {ANNOTATION} must be a JSON object")
-    return {k: [c for c in doc.get(k) or [] if isinstance(c, dict)] for k in _LISTS}
+    lists = {k: doc.get(k) or [] for k in _LISTS}
+    for key, items in lists.items():
+        if not isinstance(items, list):
+            raise InjectionError(f"annotation {ANNOTATION}: {key} must be a list of containers")
+    return {k: [c for c in items if isinstance(c, dict)] for k, items in lists.items()}
 
 
 def reinsert(spec: dict[str, Any], overrides: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:

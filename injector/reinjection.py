@@ -39,10 +39,10 @@ def parse_status(text: str) -> dict[str, list[str]] | None:
         return None
     if not isinstance(doc, dict):
         return None
-    return {
-        k: [n for n in doc.get(k) or [] if isinstance(n, str)]
-        for k in ("containers", "initContainers", "volumes")
-    }
+    lists = {k: doc.get(k) or [] for k in ("containers", "initContainers", "volumes")}
+    if not all(isinstance(names, list) for names in lists.values()):
+        return None  # unreadable, as a status that is not JSON
+    return {k: [n for n in names if isinstance(n, str)] for k, names in lists.items()}
 
 
 def strip(

@@ -202,3 +202,29 @@ def _children(node: Any) -> list[Any]:
     if value and isinstance(value[0], tuple):  # a mapping: (key, value) pairs
         return [part for pair in value for part in pair]
     return value
+
+
+def duplicate_key(root: Any) -> tuple[Any, Any] | None:
+    """The first mapping key of ``root``'s graph that repeats one before it in its mapping, as
+    ``(repeat, first)`` key nodes; ``None`` if there is none. A repeated merge key (``<<``)
+    counts too (one ``<<`` takes a list of mappings).
+
+    PyYAML keeps the last value of a repeated key, kubectl and ruamel refuse the document, and
+    an edit made to one of the two would be read from the other.
+    """
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            firsts: dict[tuple[str, str], Any] = {}
+            for key, _ in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    first = firsts.setdefault((key.tag, key.value), key)
+                    if first is not key:
+                        return key, first
+        stack.extend(reversed(_children(node)))  # popped in document order
+    return None

@@ -17,10 +17,18 @@ def validate(selector: Any, where: str) -> None:
     labels = selector.get("matchLabels") or {}
     if not isinstance(labels, Mapping) or not all(isinstance(v, str) for v in labels.values()):
         raise ConfigError(f"{where}: matchLabels must map label names to strings")
-    for expr in selector.get("matchExpressions") or []:
+    expressions = selector.get("matchExpressions") or []
+    if not isinstance(expressions, list):
+        raise ConfigError(f"{where}: matchExpressions must be a list")
+    for expr in expressions:
         if not isinstance(expr, Mapping) or expr.get("operator") not in _OPERATORS:
             raise ConfigError(f"{where}: bad matchExpressions entry {expr!r}")
+        if not isinstance(expr.get("key"), str) or not expr["key"]:
+            raise ConfigError(f"{where}: matchExpressions entry {expr!r} needs a key")
         values = expr.get("values") or []
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            # a string would match by substring: "web" in "we"
+            raise ConfigError(f"{where}: matchExpressions values must be a list of strings")
         if expr["operator"] in ("In", "NotIn") and not values:
             raise ConfigError(f"{where}: operator {expr['operator']} needs values")
 

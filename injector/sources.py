@@ -58,7 +58,7 @@ def expand(names: Sequence[str], *, recursive: bool) -> list[Source]:
 
 def _decoded(handle: BinaryIO, name: str) -> Iterator[str]:
     offset = 0
-    for number, raw in enumerate(handle, start=1):
+    for number, raw in enumerate(_raw_lines(handle, name), start=1):
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -70,3 +70,29 @@ def _decoded(handle: BinaryIO, name: str) -> Iterator[str]:
             line = line.removeprefix("\ufeff")
         offset += len(raw)
         yield line
+
+
+def _raw_lines(handle: BinaryIO, name: str) -> Iterator[bytes]:
+    """The lines of ``handle``, read in bounded chunks: a NUL byte (never in YAML or JSON) is
+    an error as soon as it is read, so ``-f /dev/zero`` or a binary file without line breaks
+    cannot fill memory with one endless line first."""
+    offset = 0
+    number = 1
+    parts: list[bytes] = []
+    while chunk := handle.readline(_CHUNK):
+        if (nul := chunk.find(b"\0")) >= 0:
+            raise ManifestError(
+                f"{name}: not text: a NUL byte at line {number} (offset {offset + nul})"
+            )
+        offset += len(chunk)
+        if not chunk.endswith(b"\n"):
+            parts.append(chunk)
+            continue
+        yield b"".join(parts) + chunk if parts else chunk
+        parts = []
+        number += 1
+    if parts:
+        yield b"".join(parts)
+
+
+_CHUNK = 64 * 1024

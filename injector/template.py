@@ -32,8 +32,8 @@ import jinja2
 import orjson
 import yaml_rs
 
-from injector import gotemplate
-from injector.errors import ConfigError, InjectionError
+from injector import gotemplate, podshape
+from injector.errors import ConfigError, InjectionError, InvalidPodError
 from injector.gotemplate import syntax
 from injector.render_cache import View, plain
 
@@ -123,6 +123,10 @@ def render(name: str, template: Compiled, context: Mapping[str, Any]) -> dict[st
         return {}
     if not isinstance(result, dict):
         raise InjectionError(f"template {name!r} must render a mapping (a partial pod)")
+    try:
+        podshape.check_partial(result)
+    except InvalidPodError as exc:
+        raise InjectionError(f"template {name!r} renders a bad partial pod: {exc}") from exc
     if isinstance(template, gotemplate.GoTemplate):
         return gotemplate.as_pod(result)
     return result

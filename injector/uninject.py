@@ -28,9 +28,9 @@ from typing import Any
 import orjson
 
 from injector import annotations as ann
-from injector import overrides, patch, probes, reinjection, restore
+from injector import overrides, patch, podshape, probes, reinjection, restore
 from injector.core import Injected, InjectionParams, Injector, Outcome, Skipped
-from injector.errors import InjectionError, InjectorError, InvalidPodError
+from injector.errors import InjectionError, InjectorError
 from injector.identity import Workload
 
 STATUS = reinjection.STATUS
@@ -77,7 +77,7 @@ def uninject(
     when the pod carries no injection. ``workload`` names the enclosing object, which the
     canonical-name label may have been derived from; ``injector`` and ``params``, when
     given, re-inject to find what else the injection added (see ``Uninjector``)."""
-    metadata, spec = _read(pod)
+    metadata, spec = podshape.read(pod)
     annotations: dict[str, str] = dict(metadata.get("annotations") or {})
     if STATUS not in annotations:
         if _find(spec, PROXY) is not None:
@@ -216,23 +216,6 @@ def _resolve(doc: Any, pointer: str) -> Any:
     return doc
 
 
-def _read(pod: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    if not isinstance(pod, Mapping) or not isinstance(pod.get("spec"), Mapping):
-        raise InvalidPodError("the object is not a pod: no spec")
-    metadata = pod.get("metadata") or {}
-    if not isinstance(metadata, Mapping):
-        raise InvalidPodError("pod metadata must be an object")
-    for key in ("labels", "annotations"):
-        values = metadata.get(key)
-        if values is not None and not isinstance(values, Mapping):
-            raise InvalidPodError(f"pod metadata.{key} must be a mapping")
-    spec = dict(pod["spec"])
-    for key in (*_LISTS, "volumes", "imagePullSecrets"):
-        if spec.get(key) is not None and not isinstance(spec[key], list):
-            raise InvalidPodError(f"pod spec.{key} must be a list")
-    return dict(metadata), spec
-
-
 def _status(text: str) -> dict[str, Any]:
     try:
         doc = orjson.loads(text)
@@ -240,10 +223,12 @@ def _status(text: str) -> dict[str, Any]:
         raise InjectionError(f"annotation {STATUS} is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise InjectionError(f"annotation {STATUS} must be a JSON object")
-    status: dict[str, Any] = {
-        key: [n for n in doc.get(key) or [] if isinstance(n, str)]
-        for key in ("containers", "initContainers", "volumes", "imagePullSecrets")
-    }
+    status: dict[str, Any] = {}
+    for key in ("containers", "initContainers", "volumes", "imagePullSecrets"):
+        names = doc.get(key) or []
+        if not isinstance(names, list):
+            raise InjectionError(f"annotation {STATUS}: {key} must be a list of names")
+        status[key] = [n for n in names if isinstance(n, str)]
     status["revision"] = str(doc.get("revision") or "default")
     return status
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from injector import annotations as ann
-from injector import uservolumes
+from injector import podshape, uservolumes
 from injector.config import default_config
 from injector.core import InjectionParams, Injector
 from injector.errors import AnnotationError
@@ -164,6 +164,7 @@ def test_the_api_server_refuses_what_we_deny(
     """The table above is true: with our checks off, the server refuses every such pod."""
     monkeypatch.setattr(ann, "validate", lambda _annotations: [])
     monkeypatch.setattr(uservolumes, "check_pod", lambda _annotations, _spec: [])
+    monkeypatch.setattr(podshape, "check_partial", lambda _partial: None)
     for given, _ in REFUSED:
         status, message = create_pod(apiserver, inject(given))
         assert status in (400, 422), (given, status)

@@ -87,6 +87,49 @@ CASES: list[tuple[str, Callable[[Pod], None], str]] = [
     ),
     ("init-containers-string", setter("spec", "initContainers", value="x"), "spec.initContainers"),
     ("huge-annotations", annotate("example.com/big", "x" * 300_000), "over the limit"),
+    # fields the core merges by key or descends into, of the wrong type (podshape)
+    ("name-empty-list", setter("metadata", "name", value=[]), "metadata.name must be a string"),
+    (
+        "container-name-empty-object",
+        setter("spec", "containers", 0, "name", value={}),
+        "spec.containers[0].name must be a string, not an object",
+    ),
+    (
+        "owner-references-number",
+        setter("metadata", "ownerReferences", value=1),
+        "metadata.ownerReferences must be a list of objects",
+    ),
+    (
+        "ports-number",
+        setter("spec", "containers", 0, "ports", value=1),
+        "spec.containers[0].ports must be a list of objects",
+    ),
+    (
+        "container-port-list",
+        setter("spec", "containers", 0, "ports", value=[{"containerPort": []}]),
+        "spec.containers[0].ports[0].containerPort must be an integer, not a list",
+    ),
+    (
+        "env-name-object",
+        setter("spec", "containers", 0, "env", value=[{"name": {}, "value": "x"}]),
+        "spec.containers[0].env[0].name must be a string",
+    ),
+    ("volume-string", setter("spec", "volumes", value=["data"]), "spec.volumes must be a list"),
+    (
+        "volume-name-list",
+        setter("spec", "volumes", value=[{"name": [], "emptyDir": {}}]),
+        "spec.volumes[0].name must be a string",
+    ),
+    (
+        "own-proxy-security-context-string",
+        setter("spec", "initContainers", value=[{"name": "istio-proxy", "securityContext": "x"}]),
+        "spec.initContainers[0].securityContext must be an object",
+    ),
+    (
+        "overrides-containers-number",
+        annotate("proxy.istio.io/overrides", '{"containers": 1}'),
+        "proxy.istio.io/overrides: containers must be a list",
+    ),
 ]
 
 
@@ -126,5 +169,12 @@ def test_malformed_review_fields_are_http_400(key: str, value: Any, message: str
 def test_superscript_scrape_port_is_passed_on_like_istio_not_an_internal_error() -> None:
     pod = copy.deepcopy(hello_pod())
     annotate("prometheus.io/port", "9²")(pod)
+    reply = admission.review(review_of(pod), INJECTOR)
+    assert reply.error is None and reply.disposition == "injected"
+
+
+def test_a_status_whose_lists_are_not_lists_is_unreadable_and_the_pod_injected_afresh() -> None:
+    pod = copy.deepcopy(hello_pod())
+    annotate("sidecar.istio.io/status", '{"containers": 1, "volumes": "istio-envoy"}')(pod)
     reply = admission.review(review_of(pod), INJECTOR)
     assert reply.error is None and reply.disposition == "injected"

@@ -225,6 +225,8 @@ def test_unknown_user_is_refused_with_exit_2_before_anything_is_applied() -> Non
         ["--log_target", "/nonexistent/dir/log"],
         ["--log_output_level", "loud"],
         ["-c=-eth0"],
+        ["-i", "fe80::1%eth0/64"],
+        ["-x", "10.0.0.0/8,fe80::1%eth0"],
     ],
 )
 def test_bad_values_exit_2_with_one_line_and_no_class_name(argv: list[str]) -> None:

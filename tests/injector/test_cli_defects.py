@@ -169,6 +169,20 @@ def test_non_utf8_file_is_a_one_line_error(
 
 
 @pytest.mark.parametrize(
+    ("text", "line", "offset"),
+    [(POD.encode() + b"# \0\n", 9, len(POD) + 2), (b"\0" * 2**20, 1, 0)],
+    ids=["nul-in-a-comment", "a-mebibyte-of-nul-without-a-line-break"],
+)
+def test_a_nul_byte_is_a_one_line_error_as_soon_as_it_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: bytes, line: int, offset: int
+) -> None:
+    source = write(tmp_path, "zero.yaml", text)
+    assert main(["inject", "-f", str(source)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: {source}: not text: a NUL byte at line {line} (offset {offset})\n"
+
+
+@pytest.mark.parametrize(
     ("extra", "message"),
     [
         ("    1: one\n", "document 1 (Pod/web): spec.containers[0]: key 1 is not a string"),
@@ -181,6 +195,151 @@ def test_keys_that_are_not_strings_are_a_one_line_error(
     assert main(["inject", "-f", str(write(tmp_path, "in.yaml", POD + extra))]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"error: {message}") and err.count("\n") == 1
+
+
+def nested_pod(depth: int, json_form: bool) -> str:
+    value = "[" * depth + "]" * depth
+    if json_form:
+        return (
+            '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}, "spec": '
+            f'{{"containers": [{{"name": "web", "image": "nginx", "args": {value}}}]}}}}\n'
+        )
+    return POD + f"    args: {value}\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "depth", "json_form", "message"),
+    [
+        ("inject", 900, False, "document 1 (Pod/web): spec.containers[0].args[0][0]"),
+        ("inject", 900, True, "document 1 (Pod/web): spec.containers[0].args[0][0]"),
+        ("uninject", 900, False, "document 1 (Pod/web): spec.containers[0].args[0][0]"),
+        ("inject", 5000, True, "document 1: JSON nested too deeply"),
+    ],
+)
+def test_a_pod_nested_too_deep_is_a_one_line_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    depth: int,
+    json_form: bool,
+    message: str,
+) -> None:
+    source = write(tmp_path, "in.yaml", nested_pod(depth, json_form))
+    out = tmp_path / "out.yaml"
+    assert main([command, "-f", str(source), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1
+    assert "nested" in err and not out.exists()
+
+
+DUPLICATE_ANNOTATIONS = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    metadata:
+      annotations:
+        sidecar.istio.io/proxyCPU: 300m
+      annotations:
+        sidecar.istio.io/proxyCPU: 500m
+    spec:
+      containers:
+      - name: web
+        image: nginx
+"""
+
+
+def test_a_repeated_key_is_a_one_line_error_not_an_edit_of_the_shadowed_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(tmp_path, "in.yaml", DUPLICATE_ANNOTATIONS + "---\n" + POD)
+    out = tmp_path / "out.yaml"
+    assert main(["inject", "-f", str(source), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err == "error: document 1: line 10: duplicate key 'annotations' (first at line 8)\n"
+    assert not out.exists()
+
+
+def test_a_repeated_merge_key_is_a_one_line_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = POD.replace("    image: nginx\n", "    <<: {image: nginx}\n    <<: {tty: true}\n")
+    assert main(["inject", "-f", str(write(tmp_path, "in.yaml", text))]) == 1
+    err = capsys.readouterr().err
+    assert err == "error: document 1: line 9: duplicate key '<<' (first at line 8)\n"
+
+
+def test_one_merge_key_with_a_list_of_mappings_still_works(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = POD.replace("    image: nginx\n", "    <<: [{image: nginx}, {tty: true}]\n")
+    assert main(["inject", "-f", str(write(tmp_path, "in.yaml", text))]) == 0
+    assert "istio-proxy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("mesh", "message"),
+    [
+        ("defaultConfig: 1\n", "defaultConfig: expected dict, got 1"),
+        ("extensionProviders: {}\n", "extensionProviders: expected list, got {}"),
+        ("outboundTrafficPolicy: ALLOW_ANY\n", "outboundTrafficPolicy: expected dict"),
+    ],
+)
+def test_a_mesh_field_of_the_wrong_type_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mesh: str, message: str
+) -> None:
+    source = write(tmp_path, "in.yaml", POD)
+    mesh_file = write(tmp_path, "mesh.yaml", mesh)
+    assert main(["inject", "-f", str(source), "--mesh", str(mesh_file)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {mesh_file}: {message}") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("aliases: 1\n", "aliases: expected a mapping"),
+        ("aliases: {both: sidecar}\n", "aliases.both: expected a list, got 'sidecar'"),
+        ("neverInjectSelector: 1\n", "neverInjectSelector: expected a list"),
+        (
+            "neverInjectSelector: [{matchExpressions: 1}]\n",
+            "neverInjectSelector[0]: matchExpressions must be a list",
+        ),
+        (
+            "neverInjectSelector: [{matchExpressions: [{operator: Exists}]}]\n",
+            "needs a key",
+        ),
+        (
+            "neverInjectSelector: [{matchExpressions: [{key: app, operator: In, values: web}]}]\n",
+            "matchExpressions values must be a list of strings",
+        ),
+        ("injectedAnnotations: 1\n", "injectedAnnotations: expected a mapping"),
+        (
+            "templates: {sidecar: 'spec: {volumes: 1}'}\n",
+            "template 'sidecar' renders a bad partial pod: pod spec.volumes must be a list",
+        ),
+        (
+            "templates: {sidecar: 'spec: [1]'}\n",
+            "template 'sidecar' renders a bad partial pod: pod spec must be an object",
+        ),
+        (
+            "templates: {sidecar: 'metadata: {annotations: 1}'}\n",
+            "template 'sidecar' renders a bad partial pod: pod metadata.annotations must be",
+        ),
+    ],
+)
+def test_an_injector_config_of_the_wrong_shape_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], config: str, message: str
+) -> None:
+    source = write(tmp_path, "in.yaml", POD)
+    config_file = write(tmp_path, "config.yaml", config)
+    out = tmp_path / "out.yaml"
+    assert main(["inject", "-f", str(source), "--config", str(config_file), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not out.exists()
 
 
 # -- 5. formatting of changed documents -------------------------------------------------

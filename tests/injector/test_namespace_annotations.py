@@ -54,3 +54,26 @@ def test_other_keys_and_missing_values_are_usage_errors(
         main(["inject", "-f", str(OURS / "pod-bare.yaml"), "--namespace-annotation", flag])
     assert info.value.code == 2
     assert "openshift.io/sa.scc.uid-range" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        "openshift.io/sa.scc.uid-range=x",
+        "openshift.io/sa.scc.uid-range=1000/0",
+        "openshift.io/sa.scc.uid-range=2147483640/9",
+        "openshift.io/sa.scc.supplemental-groups=1000/10,x",
+    ],
+)
+def test_a_range_we_cannot_read_is_a_usage_error_not_silently_1337(
+    flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["inject", "-f", str(OURS / "pod-bare.yaml"), "--namespace-annotation", flag])
+    assert info.value.code == 2
+    assert "expected START/SIZE" in capsys.readouterr().err
+
+
+def test_an_empty_value_still_clears_the_clusters_range(tmp_path: Path) -> None:
+    pod = _injected(tmp_path, "--namespace-annotation", "openshift.io/sa.scc.uid-range=")
+    assert _ids(pod) == (1337, 1337, "1337")

@@ -300,6 +300,58 @@ def test_a_broken_record_is_an_error_naming_the_document(
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("golden", "old", "new", "message"),
+    [
+        (
+            "owned-by-replicaset",
+            "pod-template-hash: 7d4b9c6f5",
+            "pod-template-hash: 7",
+            "pod metadata.labels must map strings to strings",
+        ),
+        (
+            "owned-by-cronjob",
+            "  ownerReferences:\n  - {",
+            "  ownerReferences: 1\n  references:\n  - {",
+            "pod metadata.ownerReferences must be a list of objects",
+        ),
+        (
+            "gateway",
+            "- name: net.ipv4.ip_unprivileged_port_start",
+            "- name: [net.ipv4.ip_unprivileged_port_start]",
+            "pod spec.securityContext.sysctls[0].name must be a string, not a list",
+        ),
+    ],
+)
+def test_fields_of_the_wrong_type_are_an_error_naming_them_not_a_traceback(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    golden: str,
+    old: str,
+    new: str,
+    message: str,
+) -> None:
+    text = (OURS / f"{golden}.yaml.injected").read_text()
+    assert old in text
+    path = tmp_path / "pod.yaml"
+    path.write_text(text.replace(old, new, 1))
+    assert main(["uninject", "-f", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: document 1") and message in err and err.count("\n") == 1
+
+
+def test_a_record_listing_no_names_is_an_error_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (OURS / "pod-bare.yaml.injected").read_text()
+    path = tmp_path / "pod.yaml"
+    path.write_text(text.replace('"containers":null', '"containers":1'))
+    assert main(["uninject", "-f", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "sidecar.istio.io/status: containers must be a list of names" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_cli_uninject_to_a_file_stdin_and_diff(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
