@@ -106,13 +106,26 @@ def _check_container(container: Mapping[str, Any], where: str) -> None:
 
 
 def _check_list(items: Any, where: str, fields: Mapping[str, type]) -> None:
+    """Lists run to thousands of items (env): a set of the types present settles the usual
+    case in one pass; only a list holding something else is walked item by item, to name
+    the field that is wrong."""
     if items is None:
         return
-    if not isinstance(items, list) or not all(isinstance(item, Mapping) for item in items):
+    if not isinstance(items, list):
         raise InvalidPodError(f"pod {where} must be a list of objects")
-    for i, item in enumerate(items):
-        for key, wanted in fields.items():
+    if not {type(item) for item in items} <= _DICT and not all(
+        isinstance(item, Mapping) for item in items
+    ):
+        raise InvalidPodError(f"pod {where} must be a list of objects")
+    for key, wanted in fields.items():
+        if {type(item.get(key)) for item in items} <= _ALLOWED[wanted]:
+            continue
+        for i, item in enumerate(items):
             _check_type(item.get(key), f"{where}[{i}].{key}", wanted)
+
+
+_DICT = frozenset({dict})
+_ALLOWED = {str: frozenset({str, type(None)}), int: frozenset({int, type(None)})}
 
 
 def _check_type(value: Any, where: str, wanted: type) -> None:
