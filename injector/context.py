@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from injector import annotations as ann
-from injector import identity, mesh, quantity, render_cache, telemetry
+from injector import identity, mesh, namespaces, quantity, render_cache, telemetry
 from injector.config import InjectorConfig
 from injector.identity import Workload
 
@@ -76,19 +76,12 @@ def _proxy_ids(namespace_annotations: Mapping[str, str] | None) -> tuple[int, in
     """Istio's OpenShift rule: the top of the namespace's SCC UID range (GID: groups range)."""
     if not namespace_annotations:
         return 1337, 1337
-    uid = _range_top(namespace_annotations.get("openshift.io/sa.scc.uid-range", ""))
+    uid = namespaces.range_top(namespace_annotations.get("openshift.io/sa.scc.uid-range", ""))
     if uid is None:
         return 1337, 1337
     groups = namespace_annotations.get("openshift.io/sa.scc.supplemental-groups", "")
-    gid = _range_top(groups.split(",")[0]) if groups else None
+    gid = namespaces.range_top(groups.split(",")[0]) if groups else None
     return uid, gid if gid is not None else uid
-
-
-def _range_top(text: str) -> int | None:
-    start, _, size = text.strip().partition("/")
-    if not (ann.is_decimal(start) and ann.is_decimal(size) and int(size) > 0):
-        return None
-    return int(start) + int(size) - 1
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ def problem(value: Any, where: str, max_depth: int = MAX_DEPTH) -> str | None:
     while stack:
         item, path, depth = stack.pop()
         if depth > max_depth:
-            return f"{_cut(path)}: nested deeper than {max_depth} levels"
+            return f"{shorten(path)}: nested deeper than {max_depth} levels"
         if isinstance(item, dict):
             for key, child in item.items():
                 if not isinstance(key, str):
@@ -41,7 +41,8 @@ def problem(value: Any, where: str, max_depth: int = MAX_DEPTH) -> str | None:
     return None
 
 
-def _cut(path: str) -> str:
+def shorten(path: str) -> str:
+    """``path`` cut in the middle when long, for one-line messages."""
     return path if len(path) <= 100 else path[:60] + "..." + path[-37:]
 
 

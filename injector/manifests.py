@@ -390,8 +390,9 @@ def _plain_pod(template: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def _plain(value: Any, where: str, path: str, depth: int = 1) -> Any:
     if depth > jsonshape.MAX_DEPTH and isinstance(value, Mapping | list):
-        shown = path if len(path) <= 100 else path[:60] + "..."
-        raise ManifestError(f"{where}: {shown}: nested deeper than {jsonshape.MAX_DEPTH} levels")
+        raise ManifestError(
+            f"{where}: {jsonshape.shorten(path)}: nested deeper than {jsonshape.MAX_DEPTH} levels"
+        )
     if isinstance(value, Mapping):
         out = {}
         for key, child in value.items():

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from injector import annotations as ann
 from injector.errors import InjectorError
 
 KEYS = ("openshift.io/sa.scc.uid-range", "openshift.io/sa.scc.supplemental-groups")
@@ -42,7 +43,7 @@ def parse_flag(text: str) -> tuple[str, str]:
     if not sep or key not in KEYS:
         raise ValueError(f"expected KEY=VALUE with KEY one of {', '.join(KEYS)}: {text!r}")
     blocks = value.split(",") if key == KEYS[1] else [value]
-    if value and not all(_is_range(block) for block in blocks):
+    if value and not all(_usable(range_top(block)) for block in blocks):
         raise ValueError(
             f"{key}: expected START/SIZE (e.g. 1000620000/10000"
             f"{', comma-separated' if key == KEYS[1] else ''}) with a top ID no higher than "
@@ -54,11 +55,16 @@ def parse_flag(text: str) -> tuple[str, str]:
 MAX_ID = 2**31 - 1  # the highest runAsUser/runAsGroup the API server accepts
 
 
-def _is_range(block: str) -> bool:
-    start, sep, size = block.partition("/")
-    if not (sep and start.isascii() and start.isdigit() and size.isascii() and size.isdigit()):
-        return False
-    return int(size) > 0 and int(start) + int(size) - 1 <= MAX_ID
+def _usable(top: int | None) -> bool:
+    return top is not None and top <= MAX_ID
+
+
+def range_top(text: str) -> int | None:
+    """The highest ID of an OpenShift range ``START/SIZE`` (``None``: not such a range)."""
+    start, _, size = text.strip().partition("/")
+    if not (ann.is_decimal(start) and ann.is_decimal(size) and int(size) > 0):
+        return None
+    return int(start) + int(size) - 1
 
 
 class Fixed:

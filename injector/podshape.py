@@ -15,8 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from injector.errors import InvalidPodError
-
-CONTAINER_LISTS = ("initContainers", "containers")
+from injector.pods import CONTAINER_LISTS
 
 # list field -> {item field: the type it must have when present}
 _NAMED: dict[str, type] = {"name": str}
